@@ -1,0 +1,104 @@
+# deployfs - plain GNU make, pkg-config for fuse3, libcurl and jansson.
+#
+#   make                 build ./deployfs
+#   make check           unit tests, then integration tests (needs root, /dev/fuse)
+#   make check-unit      unit tests only
+#   make SAN=1 ...       the same under AddressSanitizer + UBSan (objects in build-san/)
+#   make install         PREFIX=/usr/local, DESTDIR honoured
+#   make fuzz            libFuzzer targets (clang)
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+SBINDIR   ?= /sbin
+MANDIR    ?= $(PREFIX)/share/man
+PKGS      := fuse3 libcurl jansson
+PYTEST    ?= /usr/bin/python3 -m pytest
+
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wno-unused-parameter
+CPPFLAGS  += -D_GNU_SOURCE -DFUSE_USE_VERSION=314 -DDEPLOYFS_VERSION='"$(VERSION)"' \
+             -Ibackend -Ifs $(shell pkg-config --cflags $(PKGS))
+LDLIBS    += $(shell pkg-config --libs $(PKGS)) -lpthread
+
+ifeq ($(SAN),1)
+BUILD     := build-san
+CFLAGS    += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS   += -fsanitize=address,undefined
+else
+BUILD     := build
+endif
+
+BACKEND_SRC := $(sort $(wildcard backend/*.c))
+FS_SRC      := $(sort $(wildcard fs/*.c))
+OBJ         := $(patsubst %.c,$(BUILD)/%.o,$(BACKEND_SRC) $(FS_SRC))
+BIN         := $(BUILD)/deployfs
+
+UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+all: deployfs
+
+deployfs: $(BIN)
+	@if [ "$(BUILD)" = build ]; then cp -f $(BIN) deployfs; fi
+
+$(BIN): $(OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
+
+-include $(OBJ:.o=.d)
+
+# A unit test links its own module alone: tests/unit/test_X.c with
+# backend/X.c or fs/X.c, plus error.c and log.c. A test that needs more
+# names it in UNIT_EXTRA_test_X.
+UNIT_COMMON := $(BUILD)/backend/error.o $(BUILD)/backend/log.o
+UNIT_EXTRA_test_registry := $(BUILD)/backend/http.o $(BUILD)/backend/reference.o \
+                            $(BUILD)/backend/dockercfg.o
+UNIT_EXTRA_test_local := $(BUILD)/backend/jsonpatch.o $(BUILD)/backend/validate.o
+
+.SECONDEXPANSION:
+$(BUILD)/tests/test_%: tests/unit/test_%.c $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard backend/$$*.c fs/$$*.c)) $(UNIT_COMMON) $$(UNIT_EXTRA_test_$$*)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(LDFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+check-unit: $(UNIT_BIN)
+	@set -e; pass=0; fail=0; \
+	for t in $(UNIT_BIN); do \
+		if (cd tests/unit && ../../$$t); then pass=$$((pass+1)); \
+		else echo "FAIL: $$t"; fail=$$((fail+1)); fi; \
+	done; \
+	echo "unit: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+
+check-integration: deployfs
+	DEPLOYFS_BIN=$(abspath $(BIN)) $(PYTEST) -q tests/integration
+
+check: check-unit check-integration
+
+bench: deployfs
+	DEPLOYFS_BIN=$(abspath $(BIN)) tests/bench/run
+
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,build-fuzz/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz: $(FUZZ_TARGETS)
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c
+	@mkdir -p build-fuzz
+	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< \
+		$(wildcard backend/$*.c) backend/error.c backend/log.c $(FUZZ_EXTRA_$*) $(LDLIBS)
+
+install: deployfs
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 deployfs $(DESTDIR)$(BINDIR)/deployfs
+	install -d $(DESTDIR)$(SBINDIR)
+	ln -sf $(BINDIR)/deployfs $(DESTDIR)$(SBINDIR)/mount.fuse.deployfs
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/deployfs $(DESTDIR)$(SBINDIR)/mount.fuse.deployfs
+
+clean:
+	rm -rf build build-san build-fuzz deployfs
+
+.PHONY: all deployfs check check-unit check-integration bench fuzz install uninstall clean
