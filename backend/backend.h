@@ -1,0 +1,77 @@
+/* backend.h - where deployment state lives, behind a small vtable.
+ *
+ * The FS layer calls backend->ops->list/get/patch/create/remove and never
+ * knows which store it talks to: the local store on disk (local.c), the apps
+ * API or Glance (later, over http.c). Every change is an RFC 6902 JSON Patch
+ * against the object's document (jsonpatch.h); each backend turns it into
+ * what its store takes. Documents have the remote APIs' own shapes.
+ *
+ * Every function returns 0 or -errno and fills err on failure; deadline_ns
+ * is an absolute CLOCK_MONOTONIC time that network backends must honour.
+ * All functions are called from FUSE worker threads concurrently: backends
+ * are thread-safe.
+ */
+#ifndef DEPLOYFS_BACKEND_H
+#define DEPLOYFS_BACKEND_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "error.h"
+
+enum dfs_kind {
+	DFS_ENV,
+	DFS_APP,
+	DFS_REGISTRY,
+	DFS_IMAGE,
+	DFS_KIND_COUNT
+};
+
+/* "environments", "apps", "registries", "images": the store's folder names.
+ * Borrowed, can't fail. */
+const char *dfs_kind_dir(enum dfs_kind k);
+
+struct dfs_backend;
+
+/* Called from the backend's own thread when an object changed elsewhere:
+ * doc is the new document (borrowed for the call), or NULL when the object
+ * is gone. */
+typedef void (*dfs_change_cb)(void *arg, enum dfs_kind k, const char *id,
+			      const json_t *doc);
+
+struct dfs_backend_ops {
+	const char *name;
+	/* All objects of kind k: *out = new reference to a JSON array. */
+	int (*list)(struct dfs_backend *b, enum dfs_kind k, json_t **out,
+		    int64_t deadline_ns, struct dfs_error *err);
+	/* One object: *out = new reference; -ENOENT when it is gone. */
+	int (*get)(struct dfs_backend *b, enum dfs_kind k, const char *id,
+		   json_t **out, int64_t deadline_ns, struct dfs_error *err);
+	/* Apply patch to the object as the store holds it now (not as the
+	 * caller last saw it: no lost updates), bump its version / updated_at,
+	 * and commit. *out = new reference to the whole document after. */
+	int (*patch)(struct dfs_backend *b, enum dfs_kind k, const char *id,
+		     const json_t *patch, json_t **out, int64_t deadline_ns,
+		     struct dfs_error *err);
+	/* Create an object from doc (no id: the store assigns it).
+	 * *out = new reference to the created document. NULL: not supported. */
+	int (*create)(struct dfs_backend *b, enum dfs_kind k, const json_t *doc,
+		      json_t **out, int64_t deadline_ns, struct dfs_error *err);
+	/* Delete an object. NULL: not supported. */
+	int (*remove)(struct dfs_backend *b, enum dfs_kind k, const char *id,
+		      int64_t deadline_ns, struct dfs_error *err);
+	/* Start reporting changes made elsewhere through cb, from a thread
+	 * of the backend's own. NULL: changes are not watched. */
+	int (*watch)(struct dfs_backend *b, dfs_change_cb cb, void *arg);
+	/* Stop watching and free everything. Accepts NULL. */
+	void (*free)(struct dfs_backend *b);
+};
+
+struct dfs_backend {
+	const struct dfs_backend_ops *ops;
+};
+
+/* Monotonic clock in ns, and a deadline seconds from now. Can't fail. */
+int64_t dfs_now_ns(void);
+int64_t dfs_deadline_ns(double seconds);
+
+#endif

@@ -1,0 +1,531 @@
+/* local.c - the local store (see local.h for the layout and guarantees). */
+#include "local.h"
+#include "jsonpatch.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DOC_MAX (16 << 20)   /* a document larger than this is not ours */
+
+struct local {
+	struct dfs_backend base;
+	char *root;
+	int dirfd[DFS_KIND_COUNT];   /* O_DIRECTORY fds of the kind folders */
+	int lockdir;
+	/* watcher */
+	pthread_t thread;
+	int watching;
+	int inofd;
+	int wd[DFS_KIND_COUNT];
+	int stop_pipe[2];
+	dfs_change_cb cb;
+	void *cb_arg;
+};
+
+static struct local *L(struct dfs_backend *b)
+{
+	return (struct local *)b;
+}
+
+int dfs_local_id_ok(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	return n > 0 && n <= 200 && id[0] != '.' && !strchr(id, '/');
+}
+
+static int bad_id(const char *id, struct dfs_error *err)
+{
+	return dfs_error_set(err, EINVAL, "object id \"%.64s\" cannot name a document", id ? id : "");
+}
+
+/* Read kind/<id>.json. -ENOENT when absent; -EIO when unparsable. */
+static int read_doc(struct local *l, enum dfs_kind k, const char *id, json_t **out,
+		    struct dfs_error *err)
+{
+	char name[256];
+	json_error_t jerr;
+	struct stat st;
+	char *buf = NULL;
+	ssize_t got;
+	size_t len = 0;
+	int fd, ret;
+
+	snprintf(name, sizeof(name), "%s.json", id);
+	fd = openat(l->dirfd[k], name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return dfs_error_set(err, errno, "%s/%s: %s", dfs_kind_dir(k), name, strerror(errno));
+	if (fstat(fd, &st) < 0 || st.st_size > DOC_MAX) {
+		ret = dfs_error_set(err, EIO, "%s/%s: too large or unreadable", dfs_kind_dir(k), name);
+		goto out_close;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		ret = dfs_error_set(err, ENOMEM, "out of memory");
+		goto out_close;
+	}
+	while ((got = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)got;
+	if (got < 0) {
+		ret = dfs_error_set(err, EIO, "%s/%s: %s", dfs_kind_dir(k), name, strerror(errno));
+		goto out_free;
+	}
+	*out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!*out || !json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		ret = dfs_error_set(err, EIO, "%s/%s: not a JSON object (line %d: %s)",
+				    dfs_kind_dir(k), name, jerr.line, jerr.text);
+		goto out_free;
+	}
+	/* the file name is the id: a document cannot claim another object's */
+	json_object_set_new(*out, "id", json_string(id));
+	ret = 0;
+out_free:
+	free(buf);
+out_close:
+	close(fd);
+	return ret;
+}
+
+/* Write doc as kind/<id>.json: temp dotfile, fsync, rename, fsync dir. */
+static int write_doc(struct local *l, enum dfs_kind k, const char *id, const json_t *doc,
+		     int noreplace, struct dfs_error *err)
+{
+	char tmp[256], name[256];
+	char *text;
+	size_t len, off = 0;
+	int fd, ret;
+
+	snprintf(name, sizeof(name), "%s.json", id);
+	text = json_dumps(doc, JSON_INDENT(2));
+	if (!text)
+		return dfs_error_set(err, ENOMEM, "out of memory");
+	len = strlen(text);
+	for (int i = 0; i < 100; i++) {
+		unsigned r;
+
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			r = (unsigned)rand();
+		snprintf(tmp, sizeof(tmp), ".%s.%08x.tmp", id, r);
+		fd = openat(l->dirfd[k], tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		ret = dfs_error_set(err, errno, "store %s: cannot create a temp file: %s",
+				    dfs_kind_dir(k), strerror(errno));
+		goto out_free;
+	}
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = dfs_error_set(err, errno, "store: write %s: %s", name, strerror(errno));
+			goto out_unlink;
+		}
+		off += (size_t)n;
+	}
+	if (write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+		ret = dfs_error_set(err, errno ? errno : EIO, "store: fsync %s: %s", name, strerror(errno));
+		goto out_unlink;
+	}
+	close(fd);
+	fd = -1;
+	if (noreplace)
+		ret = renameat2(l->dirfd[k], tmp, l->dirfd[k], name, RENAME_NOREPLACE);
+	else
+		ret = renameat(l->dirfd[k], tmp, l->dirfd[k], name);
+	if (ret < 0) {
+		ret = dfs_error_set(err, errno, "store: rename to %s: %s", name, strerror(errno));
+		goto out_unlink;
+	}
+	if (fsync(l->dirfd[k]) < 0)
+		log_warn("store: fsync of %s", dfs_kind_dir(k));
+	free(text);
+	return 0;
+out_unlink:
+	if (fd >= 0)
+		close(fd);
+	unlinkat(l->dirfd[k], tmp, 0);
+out_free:
+	free(text);
+	return ret;
+}
+
+/* Take the object's flock, waiting at most until deadline. Returns the lock
+ * fd (close it to unlock) or -errno. */
+static int lock_object(struct local *l, enum dfs_kind k, const char *id, int64_t deadline_ns,
+		       struct dfs_error *err)
+{
+	char name[300];
+	int fd;
+
+	snprintf(name, sizeof(name), "%s-%s", dfs_kind_dir(k), id);
+	fd = openat(l->lockdir, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return dfs_error_set(err, errno, "store: lock %s: %s", name, strerror(errno));
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			int e = errno;
+
+			close(fd);
+			return dfs_error_set(err, e, "store: lock %s: %s", name, strerror(e));
+		}
+		if (dfs_now_ns() > deadline_ns) {
+			close(fd);
+			return dfs_error_set(err, ETIMEDOUT, "store: %s is locked by another writer", name);
+		}
+		usleep(1000);
+	}
+	return fd;
+}
+
+static void bump_version(enum dfs_kind k, json_t *doc)
+{
+	if (k == DFS_IMAGE) {
+		char when[32];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		gmtime_r(&now, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		json_object_set_new(doc, "updated_at", json_string(when));
+	} else {
+		json_t *v = json_object_get(doc, "version");
+
+		json_object_set_new(doc, "version",
+				    json_integer(json_is_integer(v) ? json_integer_value(v) + 1 : 1));
+	}
+}
+
+static int local_list(struct dfs_backend *b, enum dfs_kind k, json_t **out, int64_t deadline_ns,
+		      struct dfs_error *err)
+{
+	struct local *l = L(b);
+	struct dirent *de;
+	json_t *arr;
+	DIR *d;
+	int fd;
+
+	fd = openat(l->dirfd[k], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return dfs_error_set(err, errno, "store %s: %s", dfs_kind_dir(k), strerror(errno));
+	}
+	arr = json_array();
+	while ((de = readdir(d))) {
+		char id[256];
+		size_t n = strlen(de->d_name);
+		struct dfs_error e2;
+		json_t *doc;
+
+		if (de->d_name[0] == '.' || n <= 5 || n - 5 >= sizeof(id) ||
+		    strcmp(de->d_name + n - 5, ".json") != 0)
+			continue;
+		memcpy(id, de->d_name, n - 5);
+		id[n - 5] = '\0';
+		if (read_doc(l, k, id, &doc, &e2) < 0) {
+			if (e2.code != ENOENT)
+				log_warnx("%s", e2.msg);
+			continue;
+		}
+		json_array_append_new(arr, doc);
+	}
+	closedir(d);
+	*out = arr;
+	return 0;
+}
+
+static int local_get(struct dfs_backend *b, enum dfs_kind k, const char *id, json_t **out,
+		     int64_t deadline_ns, struct dfs_error *err)
+{
+	if (!dfs_local_id_ok(id))
+		return bad_id(id, err);
+	return read_doc(L(b), k, id, out, err);
+}
+
+static int local_patch(struct dfs_backend *b, enum dfs_kind k, const char *id, const json_t *patch,
+		       json_t **out, int64_t deadline_ns, struct dfs_error *err)
+{
+	struct local *l = L(b);
+	json_t *doc = NULL, *after;
+	int lock, ret;
+
+	if (!dfs_local_id_ok(id))
+		return bad_id(id, err);
+	lock = lock_object(l, k, id, deadline_ns, err);
+	if (lock < 0)
+		return lock;
+	ret = read_doc(l, k, id, &doc, err);
+	if (ret < 0)
+		goto out_unlock;
+	after = jsonpatch_apply(doc, patch, err);
+	if (!after) {
+		ret = -(err && err->code ? err->code : EINVAL);
+		goto out_unlock;
+	}
+	bump_version(k, after);
+	ret = write_doc(l, k, id, after, 0, err);
+	if (ret < 0) {
+		json_decref(after);
+		goto out_unlock;
+	}
+	*out = after;
+out_unlock:
+	json_decref(doc);
+	close(lock);
+	return ret;
+}
+
+static void new_uuid(char out[37])
+{
+	unsigned char r[16];
+
+	if (getrandom(r, sizeof(r), 0) != sizeof(r))
+		for (size_t i = 0; i < sizeof(r); i++)
+			r[i] = (unsigned char)rand();
+	r[6] = (r[6] & 0x0f) | 0x40;
+	r[8] = (r[8] & 0x3f) | 0x80;
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+		 r[12], r[13], r[14], r[15]);
+}
+
+static int local_create(struct dfs_backend *b, enum dfs_kind k, const json_t *doc, json_t **out,
+			int64_t deadline_ns, struct dfs_error *err)
+{
+	char id[37];
+	json_t *created;
+	int ret;
+
+	new_uuid(id);
+	created = json_deep_copy(doc);
+	if (!created)
+		return dfs_error_set(err, ENOMEM, "out of memory");
+	json_object_set_new(created, "id", json_string(id));
+	ret = write_doc(L(b), k, id, created, 1, err);
+	if (ret < 0) {
+		json_decref(created);
+		return ret;
+	}
+	*out = created;
+	return 0;
+}
+
+static int local_remove(struct dfs_backend *b, enum dfs_kind k, const char *id, int64_t deadline_ns,
+			struct dfs_error *err)
+{
+	struct local *l = L(b);
+	char name[256];
+	int lock, ret = 0;
+
+	if (!dfs_local_id_ok(id))
+		return bad_id(id, err);
+	lock = lock_object(l, k, id, deadline_ns, err);
+	if (lock < 0)
+		return lock;
+	snprintf(name, sizeof(name), "%s.json", id);
+	if (unlinkat(l->dirfd[k], name, 0) < 0)
+		ret = dfs_error_set(err, errno, "store: remove %s/%s: %s", dfs_kind_dir(k), name,
+				    strerror(errno));
+	else
+		fsync(l->dirfd[k]);
+	close(lock);
+	return ret;
+}
+
+/* The watcher: one inotify fd over the kind folders. Our own writes come
+ * back here too; the model drops a document equal to what it holds. */
+static void report(struct local *l, enum dfs_kind k, const char *fname)
+{
+	char id[256];
+	size_t n = strlen(fname);
+	struct dfs_error e;
+	json_t *doc = NULL;
+
+	if (fname[0] == '.' || n <= 5 || n - 5 >= sizeof(id) || strcmp(fname + n - 5, ".json"))
+		return;
+	memcpy(id, fname, n - 5);
+	id[n - 5] = '\0';
+	if (read_doc(l, k, id, &doc, &e) < 0) {
+		if (e.code != ENOENT) {
+			/* a person mid-edit, or a broken file: keep what we have */
+			log_warnx("%s; keeping the last good version", e.msg);
+			return;
+		}
+		doc = NULL;
+	}
+	l->cb(l->cb_arg, k, id, doc);
+	json_decref(doc);
+}
+
+static void *watch_thread(void *arg)
+{
+	struct local *l = arg;
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = l->inofd, .events = POLLIN },
+			{ .fd = l->stop_pipe[0], .events = POLLIN },
+		};
+		ssize_t len;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("store watcher: poll");
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		len = read(l->inofd, buf, sizeof(buf));
+		if (len <= 0)
+			continue;
+		for (char *p = buf; p < buf + len;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				log_warnx("store watcher: inotify queue overflowed; changes may be missed");
+				continue;
+			}
+			if (!ev->len)
+				continue;
+			for (int k = 0; k < DFS_KIND_COUNT; k++)
+				if (l->wd[k] == ev->wd)
+					report(l, (enum dfs_kind)k, ev->name);
+		}
+	}
+	return NULL;
+}
+
+static int local_watch(struct dfs_backend *b, dfs_change_cb cb, void *arg)
+{
+	struct local *l = L(b);
+	char path[4096];
+
+	l->cb = cb;
+	l->cb_arg = arg;
+	l->inofd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (l->inofd < 0)
+		return -errno;
+	for (int k = 0; k < DFS_KIND_COUNT; k++) {
+		snprintf(path, sizeof(path), "%s/%s", l->root, dfs_kind_dir((enum dfs_kind)k));
+		l->wd[k] = inotify_add_watch(l->inofd, path,
+					     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE);
+		if (l->wd[k] < 0)
+			return -errno;
+	}
+	if (pipe2(l->stop_pipe, O_CLOEXEC) < 0)
+		return -errno;
+	if (pthread_create(&l->thread, NULL, watch_thread, l) != 0)
+		return -EAGAIN;
+	l->watching = 1;
+	return 0;
+}
+
+static void local_free(struct dfs_backend *b)
+{
+	struct local *l = L(b);
+
+	if (!l)
+		return;
+	if (l->watching) {
+		if (write(l->stop_pipe[1], "x", 1) < 0)
+			log_warn("store watcher: stop");
+		pthread_join(l->thread, NULL);
+		close(l->stop_pipe[0]);
+		close(l->stop_pipe[1]);
+	}
+	if (l->inofd >= 0)
+		close(l->inofd);
+	for (int k = 0; k < DFS_KIND_COUNT; k++)
+		if (l->dirfd[k] >= 0)
+			close(l->dirfd[k]);
+	if (l->lockdir >= 0)
+		close(l->lockdir);
+	free(l->root);
+	free(l);
+}
+
+static const struct dfs_backend_ops local_ops = {
+	.name = "local",
+	.list = local_list,
+	.get = local_get,
+	.patch = local_patch,
+	.create = local_create,
+	.remove = local_remove,
+	.watch = local_watch,
+	.free = local_free,
+};
+
+static int open_subdir(int parent, const char *name)
+{
+	if (mkdirat(parent, name, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+struct dfs_backend *dfs_local_new(const char *dir, struct dfs_error *err)
+{
+	struct local *l;
+	int rootfd;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		dfs_error_set(err, errno, "store %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		dfs_error_set(err, errno, "store %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	/* credentials live here: nobody else may read the store */
+	if (fchmod(rootfd, 0700) < 0)
+		log_warn("store %s: chmod 0700", dir);
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		close(rootfd);
+		dfs_error_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	l->base.ops = &local_ops;
+	l->inofd = -1;
+	l->lockdir = -1;
+	for (int k = 0; k < DFS_KIND_COUNT; k++)
+		l->dirfd[k] = -1;
+	l->root = realpath(dir, NULL);
+	for (int k = 0; k < DFS_KIND_COUNT; k++) {
+		l->dirfd[k] = open_subdir(rootfd, dfs_kind_dir((enum dfs_kind)k));
+		if (l->dirfd[k] < 0)
+			goto fail;
+	}
+	l->lockdir = open_subdir(rootfd, ".lock");
+	if (l->lockdir < 0 || !l->root)
+		goto fail;
+	close(rootfd);
+	return &l->base;
+fail:
+	dfs_error_set(err, errno, "store %s: %s", dir, strerror(errno));
+	close(rootfd);
+	local_free(&l->base);
+	return NULL;
+}

@@ -1,0 +1,26 @@
+/* local.h - the local store: one JSON document per object on disk.
+ *
+ * Layout under the store directory (0700):
+ *   environments/<id>.json  apps/<id>.json  registries/<id>.json
+ *   images/<id>.json         .lock/<kind>-<id>   (flock, one per object)
+ * Documents have the remote APIs' shapes. Every write is write-temp (a
+ * dotfile, 0600), fsync, rename, fsync-directory: a crash leaves each object
+ * old or new, never torn. A patch re-reads the document under the object's
+ * flock, so several daemons (and people editing the JSON) never lose an
+ * update. Changes made outside this process are reported through watch()
+ * (inotify).
+ */
+#ifndef DEPLOYFS_LOCAL_H
+#define DEPLOYFS_LOCAL_H
+
+#include "backend.h"
+
+/* Open (creating what is missing) the store at dir. NULL with err on
+ * failure. Free with backend->ops->free. */
+struct dfs_backend *dfs_local_new(const char *dir, struct dfs_error *err);
+
+/* 1 when id can name a document file: non-empty, at most 200 bytes, no '/',
+ * not starting with '.'. */
+int dfs_local_id_ok(const char *id);
+
+#endif

@@ -1,0 +1,351 @@
+/* model.c - the in-memory copy of deployment state (see model.h). */
+#include "model.h"
+#include "map.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dfs_model {
+	pthread_rwlock_t lock;
+	struct dfs_backend *backends[DFS_KIND_COUNT];
+	struct dfs_map *objs[DFS_KIND_COUNT];   /* id -> struct dfs_obj *, live ones */
+	struct dfs_obj **graveyard;             /* gone objects, freed with the model */
+	size_t ngrave;
+	uint64_t gen;
+	dfs_model_change_cb cb;
+	void *cb_arg;
+};
+
+static struct dfs_obj *obj_new(enum dfs_kind k, const char *id, json_t *doc)
+{
+	struct dfs_obj *o = calloc(1, sizeof(*o));
+
+	if (!o)
+		return NULL;
+	o->kind = k;
+	o->id = strdup(id);
+	o->doc = doc;
+	o->gen = 1;
+	clock_gettime(CLOCK_REALTIME, &o->mtime);
+	pthread_mutex_init(&o->wlock, NULL);
+	return o;
+}
+
+static void obj_free(struct dfs_obj *o)
+{
+	if (!o)
+		return;
+	json_decref(o->doc);
+	pthread_mutex_destroy(&o->wlock);
+	free(o->id);
+	free(o);
+}
+
+struct dfs_model *dfs_model_new(struct dfs_backend *const backends[DFS_KIND_COUNT],
+				dfs_model_change_cb cb, void *cb_arg)
+{
+	struct dfs_model *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	pthread_rwlock_init(&m->lock, NULL);
+	for (int k = 0; k < DFS_KIND_COUNT; k++) {
+		m->backends[k] = backends[k];
+		m->objs[k] = dfs_map_new();
+		if (!m->objs[k]) {
+			dfs_model_free(m);
+			return NULL;
+		}
+	}
+	m->cb = cb;
+	m->cb_arg = cb_arg;
+	m->gen = 1;
+	return m;
+}
+
+void dfs_model_free(struct dfs_model *m)
+{
+	if (!m)
+		return;
+	for (int k = 0; k < DFS_KIND_COUNT; k++) {
+		size_t pos = 0;
+		struct dfs_obj *o;
+
+		if (!m->objs[k])
+			continue;
+		while ((o = dfs_map_next(m->objs[k], &pos, NULL)))
+			obj_free(o);
+		dfs_map_free(m->objs[k]);
+	}
+	for (size_t i = 0; i < m->ngrave; i++)
+		obj_free(m->graveyard[i]);
+	free(m->graveyard);
+	pthread_rwlock_destroy(&m->lock);
+	free(m);
+}
+
+void dfs_model_rdlock(struct dfs_model *m) { pthread_rwlock_rdlock(&m->lock); }
+void dfs_model_wrlock(struct dfs_model *m) { pthread_rwlock_wrlock(&m->lock); }
+void dfs_model_unlock(struct dfs_model *m) { pthread_rwlock_unlock(&m->lock); }
+
+struct dfs_obj *dfs_model_find(struct dfs_model *m, enum dfs_kind k, const char *id)
+{
+	return dfs_map_get(m->objs[k], id);
+}
+
+static int cmp_obj_id(const void *a, const void *b)
+{
+	return strcmp((*(struct dfs_obj *const *)a)->id, (*(struct dfs_obj *const *)b)->id);
+}
+
+struct dfs_obj **dfs_model_list(struct dfs_model *m, enum dfs_kind k, size_t *n)
+{
+	size_t pos = 0, i = 0, count = dfs_map_count(m->objs[k]);
+	struct dfs_obj **v = malloc((count ? count : 1) * sizeof(*v));
+	struct dfs_obj *o;
+
+	if (!v) {
+		*n = 0;
+		return NULL;
+	}
+	while ((o = dfs_map_next(m->objs[k], &pos, NULL)))
+		v[i++] = o;
+	/* a stable order, so listings and name assignment don't churn */
+	qsort(v, i, sizeof(*v), cmp_obj_id);
+	*n = i;
+	return v;
+}
+
+uint64_t dfs_model_gen(struct dfs_model *m)
+{
+	return m->gen;
+}
+
+static void bury(struct dfs_model *m, struct dfs_obj *o)
+{
+	struct dfs_obj **g = realloc(m->graveyard, (m->ngrave + 1) * sizeof(*g));
+
+	o->gone = 1;
+	if (!g)
+		return;   /* leak it rather than free what a writer may hold */
+	m->graveyard = g;
+	m->graveyard[m->ngrave++] = o;
+}
+
+/* Model write-lock held. Replace (or create, or delete when doc is NULL)
+ * the object; returns the old document (a reference the caller drops), and
+ * sets *changed when anything differs. */
+static json_t *set_doc(struct dfs_model *m, enum dfs_kind k, const char *id, json_t *doc,
+		       int *changed)
+{
+	struct dfs_obj *o = dfs_map_get(m->objs[k], id);
+	json_t *old;
+
+	*changed = 0;
+	if (!o) {
+		if (!doc)
+			return NULL;
+		o = obj_new(k, id, json_incref(doc));
+		if (!o || dfs_map_put(m->objs[k], id, o) < 0) {
+			obj_free(o);
+			return NULL;
+		}
+		*changed = 1;
+		m->gen++;
+		return NULL;
+	}
+	old = o->doc;
+	if (!doc) {
+		dfs_map_del(m->objs[k], id);
+		bury(m, o);
+		o->doc = NULL;
+		*changed = 1;
+		m->gen++;
+		return old;
+	}
+	if (json_equal(old, doc))
+		return json_incref(old);
+	o->doc = json_incref(doc);
+	o->gen++;
+	clock_gettime(CLOCK_REALTIME, &o->mtime);
+	/* error is empty after a change made elsewhere, too */
+	o->error[0] = '\0';
+	*changed = 1;
+	m->gen++;
+	return old;
+}
+
+static void apply(struct dfs_model *m, enum dfs_kind k, const char *id, const json_t *doc,
+		  const char *origin)
+{
+	json_t *old;
+	int changed;
+
+	dfs_model_wrlock(m);
+	old = set_doc(m, k, id, (json_t *)doc, &changed);
+	dfs_model_unlock(m);
+	if (changed && m->cb)
+		m->cb(m->cb_arg, k, id, old, doc, origin);
+	json_decref(old);
+}
+
+int dfs_model_load(struct dfs_model *m, int64_t deadline_ns, struct dfs_error *err)
+{
+	for (int k = 0; k < DFS_KIND_COUNT; k++) {
+		json_t *arr, *doc;
+		size_t i;
+		int ret;
+
+		if (!m->backends[k])
+			continue;
+		ret = m->backends[k]->ops->list(m->backends[k], (enum dfs_kind)k, &arr,
+						deadline_ns, err);
+		if (ret < 0)
+			return ret;
+		dfs_model_wrlock(m);
+		json_array_foreach(arr, i, doc) {
+			const char *id = json_string_value(json_object_get(doc, "id"));
+			int changed;
+
+			if (!id) {
+				log_warnx("%s: an object without an id; ignored", dfs_kind_dir(k));
+				continue;
+			}
+			json_decref(set_doc(m, (enum dfs_kind)k, id, doc, &changed));
+		}
+		dfs_model_unlock(m);
+		json_decref(arr);
+	}
+	return 0;
+}
+
+static void on_store_change(void *arg, enum dfs_kind k, const char *id, const json_t *doc)
+{
+	apply(arg, k, id, doc, "store");
+}
+
+int dfs_model_watch(struct dfs_model *m)
+{
+	for (int k = 0; k < DFS_KIND_COUNT; k++) {
+		struct dfs_backend *b = m->backends[k];
+		int seen = 0;
+
+		if (!b || !b->ops->watch)
+			continue;
+		for (int j = 0; j < k; j++)   /* one watcher per backend */
+			seen |= m->backends[j] == b;
+		if (!seen) {
+			int ret = b->ops->watch(b, on_store_change, m);
+
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+int dfs_obj_wlock(struct dfs_obj *o, int64_t deadline_ns, struct dfs_error *err)
+{
+	struct timespec ts;
+	int64_t left = deadline_ns - dfs_now_ns();
+	int ret;
+
+	if (pthread_mutex_trylock(&o->wlock) == 0)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (left < 0)
+		left = 0;
+	ts.tv_sec += left / 1000000000;
+	ts.tv_nsec += left % 1000000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	ret = pthread_mutex_timedlock(&o->wlock, &ts);
+	if (ret)
+		return dfs_error_set(err, ETIMEDOUT, "another write to this object is still running");
+	return 0;
+}
+
+void dfs_obj_wunlock(struct dfs_obj *o)
+{
+	pthread_mutex_unlock(&o->wlock);
+}
+
+int dfs_model_patch(struct dfs_model *m, struct dfs_obj *o, const json_t *patch,
+		    int64_t deadline_ns, struct dfs_error *err)
+{
+	struct dfs_backend *b = m->backends[o->kind];
+	json_t *after = NULL;
+	int ret;
+
+	ret = b->ops->patch(b, o->kind, o->id, patch, &after, deadline_ns, err);
+	if (ret < 0)
+		return ret;
+	apply(m, o->kind, o->id, after, "mount");
+	dfs_model_set_error(m, o, NULL);
+	json_decref(after);
+	return 0;
+}
+
+int dfs_model_create(struct dfs_model *m, enum dfs_kind k, const json_t *doc, char **id_out,
+		     int64_t deadline_ns, struct dfs_error *err)
+{
+	struct dfs_backend *b = m->backends[k];
+	json_t *created = NULL;
+	const char *id;
+	int ret;
+
+	if (!b->ops->create)
+		return dfs_error_set(err, EPERM, "this backend cannot create %s", dfs_kind_dir(k));
+	ret = b->ops->create(b, k, doc, &created, deadline_ns, err);
+	if (ret < 0)
+		return ret;
+	id = json_string_value(json_object_get(created, "id"));
+	if (!id) {
+		json_decref(created);
+		return dfs_error_set(err, EIO, "the backend created an object without an id");
+	}
+	*id_out = strdup(id);
+	apply(m, k, id, created, "mount");
+	json_decref(created);
+	return *id_out ? 0 : -ENOMEM;
+}
+
+int dfs_model_remove(struct dfs_model *m, struct dfs_obj *o, int64_t deadline_ns,
+		     struct dfs_error *err)
+{
+	struct dfs_backend *b = m->backends[o->kind];
+	int ret;
+
+	if (!b->ops->remove)
+		return dfs_error_set(err, EPERM, "this backend cannot delete %s", dfs_kind_dir(o->kind));
+	ret = b->ops->remove(b, o->kind, o->id, deadline_ns, err);
+	if (ret < 0)
+		return ret;
+	apply(m, o->kind, o->id, NULL, "mount");
+	return 0;
+}
+
+void dfs_model_set_error(struct dfs_model *m, struct dfs_obj *o, const struct dfs_error *e)
+{
+	dfs_model_wrlock(m);
+	if (e && e->code)
+		snprintf(o->error, sizeof(o->error), "%s", e->msg);
+	else
+		o->error[0] = '\0';
+	o->gen++;   /* the error file's content changed */
+	m->gen++;
+	dfs_model_unlock(m);
+}
+
+void dfs_model_set_digest(struct dfs_model *m, struct dfs_obj *o, const char *digest)
+{
+	dfs_model_wrlock(m);
+	snprintf(o->digest, sizeof(o->digest), "%s", digest ? digest : "");
+	o->gen++;
+	m->gen++;
+	dfs_model_unlock(m);
+}

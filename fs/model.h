@@ -1,0 +1,91 @@
+/* model.h - the daemon's copy of deployment state: one dfs_obj per object.
+ *
+ * FUSE handlers read documents from here and never from the store: the
+ * store is read once at mount and then only when it changes (a write of
+ * ours, or the backend's watcher). Locking:
+ *   - the model lock (rwlock) protects the maps and every dfs_obj field
+ *     marked "model lock"; it is held only for memory work, never across
+ *     disk or network I/O;
+ *   - obj->wlock serialises writes to one object and is held across the
+ *     backend call; take it before the model lock, never after.
+ * Objects are never freed while the model lives (a deleted one is marked
+ * gone), so a dfs_obj pointer stays valid once found.
+ */
+#ifndef DEPLOYFS_MODEL_H
+#define DEPLOYFS_MODEL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+#include <jansson.h>
+#include "backend.h"
+#include "error.h"
+#include "reference.h"
+
+struct dfs_obj {
+	enum dfs_kind kind;
+	char *id;                          /* immutable */
+	json_t *doc;                       /* model lock; replaced, never modified */
+	uint64_t gen;                      /* model lock; bumped at each change */
+	struct timespec mtime;             /* model lock; time of the last change */
+	char error[DFS_ERROR_MSG_MAX];     /* model lock; "" after a success */
+	char digest[DFS_DIGEST_MAX + 1];   /* model lock; last registry answer */
+	int gone;                          /* model lock */
+	pthread_mutex_t wlock;
+};
+
+/* Called after every change, with no lock held, from the thread that made
+ * it (a FUSE worker for "mount", the backend's thread for "store" and
+ * "remote"). old or new_ is NULL for a created or deleted object. */
+typedef void (*dfs_model_change_cb)(void *arg, enum dfs_kind k, const char *id,
+				    const json_t *old, const json_t *new_, const char *origin);
+
+struct dfs_model;
+
+/* backends[k] serves kind k (the same backend may serve several kinds);
+ * borrowed, must outlive the model. */
+struct dfs_model *dfs_model_new(struct dfs_backend *const backends[DFS_KIND_COUNT],
+				dfs_model_change_cb cb, void *cb_arg);
+void dfs_model_free(struct dfs_model *m);   /* accepts NULL */
+
+/* Read every object from the backends. 0 or -errno with err. */
+int dfs_model_load(struct dfs_model *m, int64_t deadline_ns, struct dfs_error *err);
+/* Start the backends' watchers (changes made elsewhere). */
+int dfs_model_watch(struct dfs_model *m);
+
+void dfs_model_rdlock(struct dfs_model *m);
+void dfs_model_wrlock(struct dfs_model *m);
+void dfs_model_unlock(struct dfs_model *m);
+
+/* Model lock held. Borrowed; NULL when unknown or gone. */
+struct dfs_obj *dfs_model_find(struct dfs_model *m, enum dfs_kind k, const char *id);
+/* Model lock held. A malloc'd array of the live objects of kind k (caller
+ * frees the array, the pointers are borrowed); *n its length. */
+struct dfs_obj **dfs_model_list(struct dfs_model *m, enum dfs_kind k, size_t *n);
+/* Bumped by every change; model lock held. */
+uint64_t dfs_model_gen(struct dfs_model *m);
+
+/* Lock obj->wlock, waiting at most until deadline: 0 or -ETIMEDOUT. */
+int dfs_obj_wlock(struct dfs_obj *o, int64_t deadline_ns, struct dfs_error *err);
+void dfs_obj_wunlock(struct dfs_obj *o);
+
+/* obj->wlock held, model lock not held. Send patch to the backend; on
+ * success the object holds the backend's new document, its error is
+ * cleared and the change callback runs (origin "mount"). On failure nothing
+ * changes and err says why. */
+int dfs_model_patch(struct dfs_model *m, struct dfs_obj *o, const json_t *patch,
+		    int64_t deadline_ns, struct dfs_error *err);
+
+/* Create an object from doc through the backend. On success *id_out is a
+ * malloc'd copy of its id (caller frees). */
+int dfs_model_create(struct dfs_model *m, enum dfs_kind k, const json_t *doc,
+		     char **id_out, int64_t deadline_ns, struct dfs_error *err);
+/* obj->wlock held. Delete through the backend. */
+int dfs_model_remove(struct dfs_model *m, struct dfs_obj *o, int64_t deadline_ns,
+		     struct dfs_error *err);
+
+/* Record the last write's failure (e NULL or e->code 0: clear it). */
+void dfs_model_set_error(struct dfs_model *m, struct dfs_obj *o, const struct dfs_error *e);
+void dfs_model_set_digest(struct dfs_model *m, struct dfs_obj *o, const char *digest);
+
+#endif
