@@ -61,6 +61,12 @@ UNIT_EXTRA_test_registry := $(BUILD)/backend/http.o $(BUILD)/backend/reference.o
                             $(BUILD)/backend/dockercfg.o
 UNIT_EXTRA_test_local := $(BUILD)/backend/jsonpatch.o $(BUILD)/backend/validate.o
 
+# regcheck: the registry check from the command line, for the integration
+# tests and tests/bench/registry_latency.sh.
+$(BUILD)/tests/regcheck: tests/tools/regcheck.c $(BUILD)/backend/registry.o $(UNIT_EXTRA_test_registry) $(UNIT_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: tests/unit/test_%.c $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard backend/$$*.c fs/$$*.c)) $(UNIT_COMMON) $$(UNIT_EXTRA_test_$$*)
 	@mkdir -p $(dir $@)
