@@ -1,7 +1,7 @@
 /*
  * warmread - time warm stat(2) or warm open + read + close of one file.
  *
- *   warmread PATH ITERATIONS stat|cat
+ *   warmread PATH ITERATIONS stat|cat [DEADLINE]
  *
  * Does one untimed operation first (so the dentry, the attributes and, for
  * cat, the page cache are warm), then ITERATIONS timed ones, and prints
@@ -12,6 +12,12 @@
  * into a buffer larger than the file + close(2), and every read must return
  * as many bytes as the warm-up read did. Exit 0, or 1 with a message on
  * stderr if an operation fails or the arguments are wrong.
+ *
+ * DEADLINE, in seconds, bounds the whole run: SIGALRM, left at its default
+ * action, then kills the process even in the middle of a FUSE request that
+ * never gets an answer (a fatal signal ends the wait). A caller's shell
+ * sees a death by SIGALRM, and a Ctrl-C still kills this process by SIGINT,
+ * which is what lets the calling script's own SIGINT trap run.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,13 +59,15 @@ int main(int argc, char *argv[])
 {
 	const char *path;
 	char *end;
-	long iters, i;
+	long iters, deadline = 0, i;
 	struct stat st;
 	ssize_t want;
 	double t0, t1;
 
-	if (argc != 4 || (strcmp(argv[3], "stat") && strcmp(argv[3], "cat"))) {
-		fprintf(stderr, "usage: %s PATH ITERATIONS stat|cat\n", argv[0]);
+	if (argc < 4 || argc > 5 ||
+	    (strcmp(argv[3], "stat") && strcmp(argv[3], "cat"))) {
+		fprintf(stderr, "usage: %s PATH ITERATIONS stat|cat [DEADLINE]\n",
+			argv[0]);
 		return 1;
 	}
 	path = argv[1];
@@ -67,6 +76,17 @@ int main(int argc, char *argv[])
 	if (errno || *end || end == argv[2] || iters < 1) {
 		fprintf(stderr, "warmread: bad iteration count %s\n", argv[2]);
 		return 1;
+	}
+	if (argc == 5) {
+		errno = 0;
+		deadline = strtol(argv[4], &end, 10);
+		if (errno || *end || end == argv[4] || deadline < 1 ||
+		    deadline > 86400) {
+			fprintf(stderr, "warmread: bad deadline %s\n", argv[4]);
+			return 1;
+		}
+		signal(SIGALRM, SIG_DFL);
+		alarm((unsigned int)deadline);
 	}
 
 	if (!strcmp(argv[3], "stat")) {
