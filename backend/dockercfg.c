@@ -178,7 +178,8 @@ static void key_host(const char *key, char *out, size_t outsz)
 		n = outsz - 1;
 	memcpy(out, s, n);
 	out[n] = '\0';
-	snprintf(out, outsz, "%s", dfs_dockercfg_normal_host(out));
+	if (dfs_dockercfg_normal_host(out) != out)
+		snprintf(out, outsz, "%s", "docker.io");
 }
 
 static json_t *find_entry(json_t *auths, const char *host)

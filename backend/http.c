@@ -302,6 +302,9 @@ static int http_fail(struct dfs_error *err, CURLcode rc, long os_errno,
 		return dfs_error_set(err, EIO, "%s: answer larger than %zu bytes", peer, c->max);
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
+		if (budget_ns <= 0)
+			return dfs_error_set(err, ETIMEDOUT, "%s was not asked: no time was left",
+					     peer);
 		format_seconds(budget_ns, secs, sizeof(secs));
 		return dfs_error_set(err, ETIMEDOUT, "%s did not answer within %s", peer, secs);
 	case CURLE_COULDNT_RESOLVE_HOST:

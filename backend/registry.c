@@ -169,12 +169,16 @@ static int read_value(const char **pp, char *out, size_t outsz)
 	return 0;
 }
 
-/* Does p start "name =" (a parameter) rather than a new scheme? */
+/* Does p start "name = value" (a parameter), rather than a new scheme or
+ * a token68 ("abc==", "abc=" followed by ',' or the end)? */
 static int at_param(const char *p)
 {
 	const char *e = skip_token(p);
 
-	return e > p && *skip_ws(e) == '=';
+	if (e == p || *(e = skip_ws(e)) != '=')
+		return 0;
+	e = skip_ws(e + 1);
+	return *e && *e != '=' && *e != ',';
 }
 
 int dfs_registry_parse_challenges(const char *value, struct dfs_auth_challenge *out,
@@ -198,8 +202,6 @@ int dfs_registry_parse_challenges(const char *value, struct dfs_auth_challenge *
 		memset(ch, 0, sizeof(*ch));
 		for (i = 0; i < len; i++)
 			ch->scheme[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
-		if (ch != &scratch)
-			(*n)++;
 		p = skip_ws(e);
 		if (*p && *p != ',' && !at_param(p)) {
 			/* a token68 ("Negotiate abc=="): registries use none */
@@ -207,6 +209,8 @@ int dfs_registry_parse_challenges(const char *value, struct dfs_auth_challenge *
 			p = skip_ws(p + strspn(p, "="));
 			if (*p && *p != ',')
 				return -EINVAL;
+			if (ch != &scratch)
+				(*n)++;
 			continue;
 		}
 		/* parameters: name = value, separated by commas, until a token
@@ -233,6 +237,8 @@ int dfs_registry_parse_challenges(const char *value, struct dfs_auth_challenge *
 			while (*p == ',' || *p == ' ' || *p == '\t')
 				p++;
 		}
+		if (ch != &scratch) /* counted only once whole */
+			(*n)++;
 	}
 }
 

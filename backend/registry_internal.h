@@ -22,7 +22,7 @@ struct dfs_auth_challenge {
  * Quoted strings may hold commas and backslash escapes; names are
  * case-insensitive. Returns 0, or -EINVAL for a malformed value or a
  * parameter longer than its field (nothing is silently cut); the
- * challenges parsed before the error stay in out. */
+ * challenges parsed whole before the error stay in out and are counted. */
 int dfs_registry_parse_challenges(const char *value, struct dfs_auth_challenge *out,
 				  size_t max, size_t *n);
 
