@@ -2,6 +2,7 @@
 #include "local.h"
 #include "jsonpatch.h"
 #include "log.h"
+#include "map.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
@@ -33,6 +35,10 @@ struct local {
 	int stop_pipe[2];
 	dfs_change_cb cb;
 	void *cb_arg;
+	/* What this process last wrote, per "<kind>/<id>": its own writes come
+	 * back through inotify and are not changes made elsewhere. */
+	pthread_mutex_t written_mu;
+	struct dfs_map *written;
 };
 
 static struct local *L(struct dfs_backend *b)
@@ -52,52 +58,103 @@ static int bad_id(const char *id, struct dfs_error *err)
 	return dfs_error_set(err, EINVAL, "object id \"%.64s\" cannot name a document", id ? id : "");
 }
 
-/* Read kind/<id>.json. -ENOENT when absent; -EIO when unparsable. */
-static int read_doc(struct local *l, enum dfs_kind k, const char *id, json_t **out,
-		    struct dfs_error *err)
+/* Read kind/<id>.json whole: malloc'd *text of *len bytes. -ENOENT when
+ * absent. */
+static int read_text(struct local *l, enum dfs_kind k, const char *id, char **text, size_t *len,
+		     struct dfs_error *err)
 {
 	char name[256];
-	json_error_t jerr;
 	struct stat st;
-	char *buf = NULL;
+	char *buf;
 	ssize_t got;
-	size_t len = 0;
-	int fd, ret;
+	size_t n = 0;
+	int fd, ret = 0;
 
 	snprintf(name, sizeof(name), "%s.json", id);
 	fd = openat(l->dirfd[k], name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return dfs_error_set(err, errno, "%s/%s: %s", dfs_kind_dir(k), name, strerror(errno));
 	if (fstat(fd, &st) < 0 || st.st_size > DOC_MAX) {
-		ret = dfs_error_set(err, EIO, "%s/%s: too large or unreadable", dfs_kind_dir(k), name);
-		goto out_close;
+		close(fd);
+		return dfs_error_set(err, EIO, "%s/%s: too large or unreadable", dfs_kind_dir(k), name);
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
-		ret = dfs_error_set(err, ENOMEM, "out of memory");
-		goto out_close;
+		close(fd);
+		return dfs_error_set(err, ENOMEM, "out of memory");
 	}
-	while ((got = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
-		len += (size_t)got;
-	if (got < 0) {
-		ret = dfs_error_set(err, EIO, "%s/%s: %s", dfs_kind_dir(k), name, strerror(errno));
-		goto out_free;
+	while (n < (size_t)st.st_size && (got = read(fd, buf + n, (size_t)st.st_size - n)) > 0)
+		n += (size_t)got;
+	if (n < (size_t)st.st_size) {
+		ret = dfs_error_set(err, EIO, "%s/%s: short read", dfs_kind_dir(k), name);
+		free(buf);
+		buf = NULL;
 	}
-	*out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	close(fd);
+	*text = buf;
+	*len = n;
+	return ret;
+}
+
+static int parse_doc(enum dfs_kind k, const char *id, const char *text, size_t len, json_t **out,
+		     struct dfs_error *err)
+{
+	json_error_t jerr;
+
+	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!*out || !json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;
-		ret = dfs_error_set(err, EIO, "%s/%s: not a JSON object (line %d: %s)",
-				    dfs_kind_dir(k), name, jerr.line, jerr.text);
-		goto out_free;
+		return dfs_error_set(err, EIO, "%s/%s.json: not a JSON object (line %d: %s)",
+				     dfs_kind_dir(k), id, jerr.line, jerr.text);
 	}
 	/* the file name is the id: a document cannot claim another object's */
 	json_object_set_new(*out, "id", json_string(id));
-	ret = 0;
-out_free:
-	free(buf);
-out_close:
-	close(fd);
+	return 0;
+}
+
+static int read_doc(struct local *l, enum dfs_kind k, const char *id, json_t **out,
+		    struct dfs_error *err)
+{
+	char *text;
+	size_t len;
+	int ret = read_text(l, k, id, &text, &len, err);
+
+	if (ret < 0)
+		return ret;
+	ret = parse_doc(k, id, text, len, out, err);
+	free(text);
+	return ret;
+}
+
+static uint64_t text_hash(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h | 1;   /* never 0: 0 is "nothing recorded" */
+}
+
+static void remember_written(struct local *l, enum dfs_kind k, const char *id, uint64_t h)
+{
+	char key[300];
+
+	snprintf(key, sizeof(key), "%d/%s", (int)k, id);
+	pthread_mutex_lock(&l->written_mu);
+	dfs_map_put(l->written, key, (void *)(uintptr_t)h);
+	pthread_mutex_unlock(&l->written_mu);
+}
+
+static int was_written(struct local *l, enum dfs_kind k, const char *id, uint64_t h)
+{
+	char key[300];
+	int ret;
+
+	snprintf(key, sizeof(key), "%d/%s", (int)k, id);
+	pthread_mutex_lock(&l->written_mu);
+	ret = (uintptr_t)dfs_map_get(l->written, key) == h;
+	pthread_mutex_unlock(&l->written_mu);
 	return ret;
 }
 
@@ -115,6 +172,15 @@ static int write_doc(struct local *l, enum dfs_kind k, const char *id, const jso
 	if (!text)
 		return dfs_error_set(err, ENOMEM, "out of memory");
 	len = strlen(text);
+	{
+		char *grown = realloc(text, len + 2);   /* room for the final newline */
+
+		if (!grown) {
+			free(text);
+			return dfs_error_set(err, ENOMEM, "out of memory");
+		}
+		text = grown;
+	}
 	for (int i = 0; i < 100; i++) {
 		unsigned r;
 
@@ -157,6 +223,8 @@ static int write_doc(struct local *l, enum dfs_kind k, const char *id, const jso
 	}
 	if (fsync(l->dirfd[k]) < 0)
 		log_warn("store: fsync of %s", dfs_kind_dir(k));
+	text[len] = '\n';   /* what the file holds: the text and a newline */
+	remember_written(l, k, id, text_hash(text, len + 1));
 	free(text);
 	return 0;
 out_unlink:
@@ -359,18 +427,28 @@ static void report(struct local *l, enum dfs_kind k, const char *fname)
 	size_t n = strlen(fname);
 	struct dfs_error e;
 	json_t *doc = NULL;
+	char *text = NULL;
+	size_t len = 0;
 
 	if (fname[0] == '.' || n <= 5 || n - 5 >= sizeof(id) || strcmp(fname + n - 5, ".json"))
 		return;
+
 	memcpy(id, fname, n - 5);
 	id[n - 5] = '\0';
-	if (read_doc(l, k, id, &doc, &e) < 0) {
-		if (e.code != ENOENT) {
+	if (read_text(l, k, id, &text, &len, &e) == 0) {
+		int ours = was_written(l, k, id, text_hash(text, len));
+
+		if (!ours && parse_doc(k, id, text, len, &doc, &e) < 0) {
 			/* a person mid-edit, or a broken file: keep what we have */
 			log_warnx("%s; keeping the last good version", e.msg);
-			return;
+			ours = 1;
 		}
-		doc = NULL;
+		free(text);
+		if (ours)
+			return;
+	} else if (e.code != ENOENT) {
+		log_warnx("%s; keeping the last good version", e.msg);
+		return;
 	}
 	l->cb(l->cb_arg, k, id, doc);
 	json_decref(doc);
@@ -462,6 +540,8 @@ static void local_free(struct dfs_backend *b)
 			close(l->dirfd[k]);
 	if (l->lockdir >= 0)
 		close(l->lockdir);
+	dfs_map_free(l->written);
+	pthread_mutex_destroy(&l->written_mu);
 	free(l->root);
 	free(l);
 }
@@ -508,6 +588,8 @@ struct dfs_backend *dfs_local_new(const char *dir, struct dfs_error *err)
 		return NULL;
 	}
 	l->base.ops = &local_ops;
+	pthread_mutex_init(&l->written_mu, NULL);
+	l->written = dfs_map_new();
 	l->inofd = -1;
 	l->lockdir = -1;
 	for (int k = 0; k < DFS_KIND_COUNT; k++)

@@ -1,0 +1,321 @@
+/* main.c - options, mounting, and the session loop.
+ *
+ *   deployfs [-f] [-d] [-s] [-o opt,...] MOUNTPOINT
+ *   mount -t fuse.deployfs SOURCE MOUNTPOINT -o opt,...   (SOURCE: a store dir)
+ */
+#include "fs.h"
+#include "local.h"
+#include "log.h"
+#include "model.h"
+#include "notify.h"
+#include "registry.h"
+#include "tree.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct opts {
+	char *state, *api, *api_token_file, *glance, *glance_token_file, *cacert, *company;
+	char *registry_check;
+	double timeout, poll;
+	int show_help, show_version;
+	char **nonopt;
+	int n_nonopt;
+	char **mirrors;
+	size_t n_mirrors;
+	char **insecure;
+	size_t n_insecure;
+};
+
+enum { KEY_MIRROR, KEY_INSECURE, KEY_HELP, KEY_VERSION };
+
+#define OPT(t, f) { t, offsetof(struct opts, f), 1 }
+static const struct fuse_opt dfs_opts[] = {
+	OPT("state=%s", state),
+	OPT("api=%s", api),
+	OPT("api_token_file=%s", api_token_file),
+	OPT("glance=%s", glance),
+	OPT("glance_token_file=%s", glance_token_file),
+	OPT("cacert=%s", cacert),
+	OPT("company=%s", company),
+	OPT("registry_check=%s", registry_check),
+	OPT("timeout=%lf", timeout),
+	OPT("poll=%lf", poll),
+	FUSE_OPT_KEY("registry_mirror=", KEY_MIRROR),
+	FUSE_OPT_KEY("insecure_registry=", KEY_INSECURE),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+static int push(char ***v, size_t *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!nv || !(nv[*n] = strdup(s)))
+		return -1;
+	*v = nv;
+	(*n)++;
+	return 0;
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct opts *o = data;
+
+	switch (key) {
+	case KEY_MIRROR:
+		return push(&o->mirrors, &o->n_mirrors, arg + strlen("registry_mirror="));
+	case KEY_INSECURE:
+		return push(&o->insecure, &o->n_insecure, arg + strlen("insecure_registry="));
+	case KEY_HELP:
+		o->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = 1;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT: {
+		/* keep positional arguments: [SOURCE] MOUNTPOINT */
+		char **nv = realloc(o->nonopt, (o->n_nonopt + 1) * sizeof(*nv));
+
+		if (!nv)
+			return -1;
+		o->nonopt = nv;
+		o->nonopt[o->n_nonopt++] = strdup(arg);
+		return 0;
+	}
+	}
+	return 1;
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n"
+	       "       mount -t fuse.deployfs STORE MOUNTPOINT -o OPTIONS\n\n"
+	       "deployfs mounts deployment state as files: environments/<env>/apps/<app>/\n"
+	       "{image,tag,ref,registry}, images/<id>/ (Glance properties), registries/.\n"
+	       "Writing a file validates the value, checks images in their registry, and\n"
+	       "commits it to the store.\n\n"
+	       "deployfs options:\n"
+	       "    -o state=DIR               local store (default $XDG_DATA_HOME/deployfs)\n"
+	       "    -o registry_check=MODE     strict (default), warn or off\n"
+	       "    -o registry_mirror=HOST=URL  send requests for registry HOST to URL\n"
+	       "    -o insecure_registry=HOST[:PORT]  allow plain HTTP / unverified TLS\n"
+	       "    -o cacert=FILE             extra CA bundle\n"
+	       "    -o timeout=SECONDS         deadline of a whole system call (default 10)\n"
+	       "    -o api=URL, -o glance=URL  remote backends (not in this version)\n"
+	       "    -V, --version              print the version\n\n", prog);
+	printf("FUSE options:\n");
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static char *default_state(void)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char *p = NULL;
+
+	if (xdg && *xdg) {
+		if (asprintf(&p, "%s/deployfs", xdg) < 0)
+			return NULL;
+	} else if (home && *home) {
+		if (asprintf(&p, "%s/.local/share/deployfs", home) < 0)
+			return NULL;
+	}
+	return p;
+}
+
+/* mkdir -p for the default store's parents (only what is missing). */
+static void make_parents(const char *path)
+{
+	char *p = strdup(path), *s;
+
+	if (!p)
+		return;
+	for (s = p + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		mkdir(p, 0700);
+		*s = '/';
+	}
+	free(p);
+}
+
+static int parse_config(struct opts *o, struct dfs_config *c)
+{
+	c->timeout = o->timeout > 0 ? o->timeout : 10;
+	c->poll = o->poll > 0 ? o->poll : 10;
+	if (!o->registry_check || strcmp(o->registry_check, "strict") == 0) {
+		c->registry_check = DFS_CHECK_STRICT;
+	} else if (strcmp(o->registry_check, "warn") == 0) {
+		c->registry_check = DFS_CHECK_WARN;
+	} else if (strcmp(o->registry_check, "off") == 0) {
+		c->registry_check = DFS_CHECK_OFF;
+	} else {
+		fprintf(stderr, "deployfs: registry_check=%s: use strict, warn or off\n",
+			o->registry_check);
+		return -1;
+	}
+	for (size_t i = 0; i < o->n_mirrors; i++)
+		if (!strchr(o->mirrors[i], '=')) {
+			fprintf(stderr, "deployfs: registry_mirror=%s: use HOST=URL\n", o->mirrors[i]);
+			return -1;
+		}
+	if (o->api || o->glance) {
+		fprintf(stderr, "deployfs: api= and glance= are not supported by this version; "
+			"it serves the local store (state=DIR)\n");
+		return -1;
+	}
+	c->state = o->state ? o->state : default_state();
+	if (!c->state) {
+		fprintf(stderr, "deployfs: no store: set -o state=DIR (or HOME)\n");
+		return -1;
+	}
+	if (!o->state)
+		make_parents(c->state);
+	c->cacert = o->cacert;
+	c->company = o->company;
+	c->mirrors = o->mirrors;
+	c->n_mirrors = o->n_mirrors;
+	c->insecure = o->insecure;
+	c->n_insecure = o->n_insecure;
+	return 0;
+}
+
+static int start_registry_client(struct dfs_fs *fs)
+{
+	struct dfs_registry_opts ro = {
+		.cacert = fs->cfg.cacert,
+		.mirrors = (const char *const *)fs->cfg.mirrors,
+		.n_mirrors = fs->cfg.n_mirrors,
+		.insecure = (const char *const *)fs->cfg.insecure,
+		.n_insecure = fs->cfg.n_insecure,
+	};
+	struct dfs_error err = { 0 };
+
+	if (fs->cfg.registry_check == DFS_CHECK_OFF)
+		return 0;
+	fs->registry = dfs_registry_client_new(&ro, &err);
+	if (!fs->registry) {
+		fprintf(stderr, "deployfs: registry client: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct fuse_loop_config *loop = NULL;
+	struct dfs_fs fs = { 0 };
+	struct opts o = { 0 };
+	struct dfs_error err = { 0 };
+	struct dfs_backend *local = NULL;
+	int ret = 1;
+
+	if (fuse_opt_parse(&args, &o, dfs_opts, opt_proc) < 0)
+		return 1;
+	if (o.show_version) {
+		printf("deployfs %s\n", DEPLOYFS_VERSION);
+		printf("FUSE library version %s\n", fuse_pkgversion());
+		return 0;
+	}
+	if (o.show_help) {
+		usage(argv[0]);
+		return 0;
+	}
+	/* [SOURCE] MOUNTPOINT: mount(8) passes the source first */
+	if (o.n_nonopt == 2 && !o.state)
+		o.state = strdup(o.nonopt[0]);
+	if (o.n_nonopt < 1 || o.n_nonopt > 2) {
+		fprintf(stderr, "usage: %s [options] MOUNTPOINT (see --help)\n", argv[0]);
+		return 2;
+	}
+	fuse_opt_add_arg(&args, o.nonopt[o.n_nonopt - 1]);
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		return 2;
+	if (!cmd.mountpoint) {
+		fprintf(stderr, "usage: %s [options] MOUNTPOINT (see --help)\n", argv[0]);
+		return 2;
+	}
+	log_init(cmd.foreground, cmd.debug);
+	if (parse_config(&o, &fs.cfg) < 0)
+		goto out_args;
+
+	local = dfs_local_new(fs.cfg.state, &err);
+	if (!local) {
+		fprintf(stderr, "deployfs: %s\n", err.msg);
+		goto out_args;
+	}
+	for (int k = 0; k < DFS_KIND_COUNT; k++)
+		fs.backends[k] = local;
+	fs.model = dfs_model_new(fs.backends, dfs_on_change, &fs);
+	fs.tree = dfs_tree_new(&fs);
+	if (!fs.model || !fs.tree)
+		goto out_free;
+	if (dfs_model_load(fs.model, dfs_deadline_ns(fs.cfg.timeout), &err) < 0) {
+		fprintf(stderr, "deployfs: cannot read the store: %s\n", err.msg);
+		goto out_free;
+	}
+	if (start_registry_client(&fs) < 0)
+		goto out_free;
+
+	fs.se = fuse_session_new(&args, &dfs_ops, sizeof(dfs_ops), &fs);
+	if (!fs.se)
+		goto out_free;
+	if (fuse_set_signal_handlers(fs.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(fs.se, cmd.mountpoint) != 0)
+		goto out_signals;
+	fs.notifier = dfs_notifier_new(fs.se);
+	if (!fs.notifier || dfs_model_watch(fs.model) < 0) {
+		fprintf(stderr, "deployfs: cannot watch the store for changes\n");
+		goto out_unmount;
+	}
+	fuse_daemonize(cmd.foreground);
+	log_info("mounted %s on %s (registry_check=%s)", fs.cfg.state, cmd.mountpoint,
+		 fs.cfg.registry_check == DFS_CHECK_STRICT ? "strict" :
+		 fs.cfg.registry_check == DFS_CHECK_WARN ? "warn" : "off");
+
+	if (cmd.singlethread) {
+		ret = fuse_session_loop(fs.se);
+	} else {
+		loop = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+		if (cmd.max_threads > 0 && cmd.max_threads <= 100000)
+			fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+		ret = fuse_session_loop_mt(fs.se, loop);
+		fuse_loop_cfg_destroy(loop);
+	}
+	/* a signal ends the loop with its number: a clean exit */
+	ret = ret < 0 ? 1 : 0;
+	/* the watcher feeds the notifier: stop it first */
+	local->ops->free(local);
+	local = NULL;
+out_unmount:
+	dfs_notifier_free(fs.notifier);
+	fuse_session_unmount(fs.se);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out_free:
+	if (local)
+		local->ops->free(local);
+	dfs_registry_client_free(fs.registry);
+	dfs_tree_free(fs.tree);
+	dfs_model_free(fs.model);
+out_args:
+	free(cmd.mountpoint);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,605 @@
+/* ops.c - the FUSE low-level operations: thin glue over tree.c.
+ *
+ * Caching (DESIGN.md, Reads): entries and attributes are valid for an
+ * hour; a read-only open of a value file sets noflush and keeps the page
+ * cache unless the content changed since the file's last open, so a warm
+ * cat costs OPEN + RELEASE here and nothing else.
+ *
+ * Writes (DESIGN.md, Writes): a value file takes its whole value in the
+ * first write(2) at offset 0, which validates and commits it, so the
+ * writer (bash included) sees any failure. The state of an open for
+ * writing lives in struct vfh.
+ */
+#include "fs.h"
+#include "tree.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#define TIMEOUT 3600.0
+
+/* An open of a value file for writing. */
+struct vfh {
+	int truncated;   /* O_TRUNC or ftruncate(0): closing with no write removes */
+	int written;     /* the value was committed */
+	int failed;      /* a write was refused: every later one is too */
+};
+
+static struct dfs_fs *FS(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct dfs_node *NODE(fuse_req_t req, fuse_ino_t ino)
+{
+	return dfs_tree_get(FS(req)->tree, ino);
+}
+
+static void reply_entry(fuse_req_t req, struct dfs_fs *fs, struct dfs_node *n)
+{
+	struct fuse_entry_param e = { 0 };
+	int ret = dfs_tree_stat(fs->tree, n, &e.attr);
+
+	if (ret < 0) {
+		dfs_tree_forget(fs->tree, n->ino, 1);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	e.ino = n->ino;
+	e.attr_timeout = TIMEOUT;
+	e.entry_timeout = TIMEOUT;
+	if (fuse_reply_entry(req, &e) == -ENOENT)   /* the lookup was interrupted */
+		dfs_tree_forget(fs->tree, n->ino, 1);
+}
+
+/* After a write through the mount: the object's files whose content
+ * changed get their attributes dropped (a negative offset: no page lock,
+ * so it is safe from inside this request). Their pages go at the next
+ * open, which comes without keep_cache. */
+static void inval_attr(void *arg, struct dfs_node *n)
+{
+	struct dfs_fs *fs = arg;
+
+	fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
+}
+
+static void inval_object(struct dfs_fs *fs, struct dfs_node *n)
+{
+	if (n->has_obj)
+		dfs_tree_changed_nodes(fs->tree, n->kind, n->oid, NULL, NULL, inval_attr, fs);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* values are committed in write(2): the kernel must not hold them back */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	conn->want &= ~FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct dfs_fs *fs = FS(req);
+	struct dfs_node *dir = NODE(req, parent), *n;
+	int ret;
+
+	if (!dir) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	ret = dfs_tree_lookup(fs->tree, dir, name, &n);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		reply_entry(req, fs, n);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	dfs_tree_forget(FS(req)->tree, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		dfs_tree_forget(FS(req)->tree, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dfs_node *n = NODE(req, ino);
+	struct stat st;
+	int ret = n ? dfs_tree_stat(FS(req)->tree, n, &st) : -ENOENT;
+
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, TIMEOUT);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct dfs_fs *fs = FS(req);
+	struct dfs_node *n = NODE(req, ino);
+	struct stat st;
+	int ret = 0;
+
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (n->type == DFS_N_SCRATCH) {
+		if (to_set & FUSE_SET_ATTR_SIZE)
+			ret = dfs_tree_scratch_truncate(fs->tree, n, attr->st_size);
+		if (to_set & FUSE_SET_ATTR_MODE)
+			n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
+	} else if (n->type == DFS_N_VALUE && (to_set & FUSE_SET_ATTR_SIZE)) {
+		struct vfh *h = fi ? (struct vfh *)(uintptr_t)fi->fh : NULL;
+
+		if (!(n->attr->mode & 0222))
+			ret = -EACCES;
+		else if (attr->st_size != 0)
+			ret = -EINVAL;   /* only the whole value can be replaced */
+		else if (h)
+			h->truncated = 1;   /* a transient empty value: never committed as such */
+		/* A truncate on its own, without an open, changes nothing. */
+	}
+	/* mode, owner and times of value files are not the user's to set;
+	 * editors' fchmod must not fail the save, so it succeeds and is a no-op */
+	if (ret == 0)
+		ret = dfs_tree_stat(fs->tree, n, &st);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	if (n->type == DFS_N_VALUE && (to_set & FUSE_SET_ATTR_SIZE) && fi && fi->fh)
+		st.st_size = 0;   /* this open sees the file truncated */
+	fuse_reply_attr(req, &st, TIMEOUT);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct dfs_node *n = NODE(req, ino);
+
+	if (n && n->link)
+		fuse_reply_readlink(req, n->link);
+	else
+		fuse_reply_err(req, EINVAL);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct dfs_fs *fs = FS(req);
+	struct dfs_node *dir = NODE(req, parent), *n;
+	int ret = dir ? dfs_tree_mkdir(fs->tree, dir, name, &n) : -ENOENT;
+
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		reply_entry(req, fs, n);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct dfs_node *dir = NODE(req, parent);
+	int ret = dir ? dfs_tree_unlink(FS(req)->tree, dir, name) : -ENOENT;
+
+	fuse_reply_err(req, -ret);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct dfs_node *dir = NODE(req, parent);
+	int ret = dir ? dfs_tree_rmdir(FS(req)->tree, dir, name) : -ENOENT;
+
+	fuse_reply_err(req, -ret);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct dfs_fs *fs = FS(req);
+	struct dfs_node *dir = NODE(req, parent), *n;
+	int ret = dir ? dfs_tree_symlink(fs->tree, dir, name, link, &n) : -ENOENT;
+
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		reply_entry(req, fs, n);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct dfs_fs *fs = FS(req);
+	struct dfs_node *dir = NODE(req, parent), *newdir = NODE(req, newparent);
+	struct dfs_node *moved;
+	int ret = dir && newdir ? dfs_tree_rename(fs->tree, dir, name, newdir, newname, flags)
+				: -ENOENT;
+
+	/* a scratch file renamed over a value file was a write of that value */
+	if (ret == 0 && dfs_tree_lookup(fs->tree, newdir, newname, &moved) == 0) {
+		if (moved->type == DFS_N_VALUE)
+			inval_object(fs, moved);
+		dfs_tree_forget(fs->tree, moved->ino, 1);
+	}
+	fuse_reply_err(req, -ret);
+}
+
+/* Open a value file. */
+static int open_value(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_info *fi,
+		      int created)
+{
+	int acc = fi->flags & O_ACCMODE;
+
+	if (acc != O_RDONLY && !(n->attr->mode & 0222))
+		return -EACCES;   /* for root too */
+	if (acc != O_WRONLY && !(n->attr->mode & 0444))
+		return -EACCES;   /* password, token: never readable */
+	if (acc != O_RDONLY) {
+		struct vfh *h = calloc(1, sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		h->truncated = (fi->flags & O_TRUNC) || (created && !n->pending);
+		fi->fh = (uintptr_t)h;
+		fi->keep_cache = 0;
+		return 0;
+	} else {
+		char *buf;
+		size_t len;
+		uint64_t h;
+		int ret = dfs_tree_read(fs->tree, n, &buf, &len);
+
+		if (ret < 0)
+			return ret;
+		h = dfs_hash(buf, len);
+		free(buf);
+		/* keep the kernel's pages only if they hold what we would serve */
+		fi->keep_cache = __atomic_exchange_n(&n->seen_hash, h, __ATOMIC_RELAXED) == h;
+		fi->noflush = 1;
+		fi->fh = 0;
+	}
+	return 0;
+}
+
+static int open_node(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_info *fi,
+		     int created)
+{
+	switch (n->type) {
+	case DFS_N_VALUE:
+		return open_value(fs, n, fi, created);
+	case DFS_N_SCRATCH:
+		if (n->link)
+			return -ELOOP;
+		if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY)
+			dfs_tree_scratch_truncate(fs->tree, n, 0);
+		fi->direct_io = 1;   /* scratch data lives here, not in the page cache */
+		fi->fh = 0;
+		return 0;
+	case DFS_N_DIR:
+		return -EISDIR;
+	case DFS_N_LINK:
+		return -ELOOP;
+	}
+	return -EIO;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dfs_node *n = NODE(req, ino);
+	int ret = n ? open_node(FS(req), n, fi, 0) : -ENOENT;
+
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else if (fuse_reply_open(req, fi) == -ENOENT)
+		free((void *)(uintptr_t)fi->fh);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct dfs_fs *fs = FS(req);
+	struct dfs_node *dir = NODE(req, parent), *n;
+	struct fuse_entry_param e = { 0 };
+	int ret = dir ? dfs_tree_create(fs->tree, dir, name, mode, &n) : -ENOENT;
+
+	if (ret == 0) {
+		ret = open_node(fs, n, fi, 1);
+		if (ret == 0)
+			ret = dfs_tree_stat(fs->tree, n, &e.attr);
+		if (ret < 0)
+			dfs_tree_forget(fs->tree, n->ino, 1);
+	}
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	if (n->type == DFS_N_VALUE)
+		e.attr.st_size = 0;   /* created: empty until written */
+	e.ino = n->ino;
+	e.attr_timeout = TIMEOUT;
+	e.entry_timeout = TIMEOUT;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		free((void *)(uintptr_t)fi->fh);
+		dfs_tree_forget(fs->tree, n->ino, 1);
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct dfs_node *n = NODE(req, ino);
+	char *buf = NULL;
+	size_t len = 0;
+	int ret = n ? dfs_tree_read(FS(req)->tree, n, &buf, &len) : -ENOENT;
+
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	if ((size_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, buf + off, len - (size_t)off < size ? len - (size_t)off : size);
+	free(buf);
+}
+
+static int write_value(struct dfs_fs *fs, struct dfs_node *n, struct vfh *h, const char *buf,
+		       size_t size, off_t off)
+{
+	const char *what = n->prop ? n->prop : n->attr->name;
+	int ret;
+
+	if (!h)
+		return -EBADF;
+	if (h->failed) {
+		dfs_tree_fail(fs->tree, n, EINVAL, "%s: an earlier write on this open was "
+			      "rejected; open again and write the whole value", what);
+		return -EINVAL;
+	}
+	if (h->written || off != 0) {
+		h->failed = 1;
+		dfs_tree_fail(fs->tree, n, EINVAL, "%s: write the whole value in one write "
+			      "(a second write or an append changes nothing)", what);
+		return -EINVAL;
+	}
+	if (size > DFS_VALUE_MAX + 2) {   /* room for the "\r\n" that is dropped */
+		h->failed = 1;
+		dfs_tree_fail(fs->tree, n, EFBIG, "%s: a value holds at most %d bytes",
+			      what, DFS_VALUE_MAX);
+		return -EFBIG;
+	}
+	ret = dfs_tree_commit(fs->tree, n, buf, size);
+	if (ret < 0)
+		h->failed = 1;
+	else
+		h->written = 1;
+	return ret;
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct dfs_fs *fs = FS(req);
+	struct dfs_node *n = NODE(req, ino);
+	int ret;
+
+	if (!n)
+		ret = -ENOENT;
+	else if (n->type == DFS_N_SCRATCH)
+		ret = dfs_tree_scratch_write(fs->tree, n, buf, size, off);
+	else if (n->type != DFS_N_VALUE)
+		ret = -EISDIR;
+	else
+		ret = write_value(fs, n, (struct vfh *)(uintptr_t)fi->fh, buf, size, off);
+	if (n && n->type == DFS_N_VALUE)
+		inval_object(fs, n);   /* new value, or the error file's new line */
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_write(req, size);
+}
+
+/* Truncated and never written: `: > os_version`. */
+static int truncated_empty(const struct dfs_node *n, const struct vfh *h)
+{
+	return h->truncated && !h->written && !h->failed && !n->pending;
+}
+
+/* FLUSH comes at every close(2) of a descriptor, and bash closes one right
+ * after opening (it dup2()s the file onto stdout), before the write. So an
+ * empty value is only refused here (EINVAL for a value that cannot be
+ * empty, for tools that check close); it is committed at RELEASE, the
+ * last close. */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dfs_node *n = NODE(req, ino);
+	struct vfh *h = (struct vfh *)(uintptr_t)fi->fh;
+	int ret = 0;
+
+	if (n && n->type == DFS_N_VALUE && h && truncated_empty(n, h) && !n->attr->empty_ok)
+		ret = EINVAL;
+	fuse_reply_err(req, ret);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dfs_fs *fs = FS(req);
+	struct dfs_node *n = NODE(req, ino);
+	struct vfh *h = (struct vfh *)(uintptr_t)fi->fh;
+
+	if (n && n->type == DFS_N_VALUE && h && truncated_empty(n, h)) {
+		if (n->attr->empty_ok)
+			dfs_tree_commit(fs->tree, n, "", 0);
+		else
+			dfs_tree_fail(fs->tree, n, EINVAL, "%s: truncated and closed without a "
+				      "value; it cannot be empty, nothing changed",
+				      n->prop ? n->prop : n->attr->name);
+		inval_object(fs, n);
+	}
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	/* values are committed durably by the write itself; scratch files
+	 * live in memory by design */
+	fuse_reply_err(req, 0);
+}
+
+struct dirh {
+	struct dfs_dirent *e;
+	size_t n;
+};
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dfs_node *n = NODE(req, ino);
+	struct dirh *d = calloc(1, sizeof(*d));
+	int ret;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ret = n ? dfs_tree_entries(FS(req)->tree, n, &d->e, &d->n) : -ENOENT;
+	if (ret < 0) {
+		free(d);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		dfs_tree_entries_free(d->e, d->n);
+		free(d);
+	}
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* offsets: 1 is ".", 2 "..", 3 + i the i-th entry */
+	for (off_t i = off; (size_t)i < d->n + 2; i++) {
+		struct stat st = { 0 };
+		const char *name;
+		size_t need;
+
+		if (i == 0) {
+			name = ".";
+			st.st_ino = ino;
+			st.st_mode = S_IFDIR;
+		} else if (i == 1) {
+			name = "..";
+			st.st_ino = 1;
+			st.st_mode = S_IFDIR;
+		} else {
+			name = d->e[i - 2].name;
+			st.st_ino = d->e[i - 2].ino;
+			st.st_mode = d->e[i - 2].mode;
+		}
+		need = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+
+	if (d) {
+		dfs_tree_entries_free(d->e, d->n);
+		free(d);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255 };
+
+	fuse_reply_statfs(req, &st);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct dfs_node *n = NODE(req, ino);
+	int ret = 0;
+
+	if (!n)
+		ret = ENOENT;
+	else if (n->type == DFS_N_VALUE && (mask & W_OK) && !(n->attr->mode & 0222))
+		ret = EACCES;
+	else if (n->type == DFS_N_VALUE && (mask & R_OK) && !(n->attr->mode & 0444))
+		ret = EACCES;
+	fuse_reply_err(req, ret);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	fuse_reply_err(req, ENOTSUP);   /* vim's ACL copy ignores this */
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	fuse_reply_err(req, ENODATA);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, 0);
+	else
+		fuse_reply_buf(req, NULL, 0);
+}
+
+const struct fuse_lowlevel_ops dfs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.open = op_open,
+	.create = op_create,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.access = op_access,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+};

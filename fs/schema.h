@@ -1,0 +1,88 @@
+/* schema.h - one table of attributes per kind of object (after configfs).
+ *
+ * Each row is a file: its name, its mode, a show function that renders the
+ * file's content from the object, and a store function that validates a
+ * written value and turns it into JSON Patch operations. Adding an
+ * attribute is adding a row and a validator; the FUSE layer never tests
+ * file names.
+ */
+#ifndef DEPLOYFS_SCHEMA_H
+#define DEPLOYFS_SCHEMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include "backend.h"
+#include "error.h"
+#include "model.h"
+#include "reference.h"
+
+struct dfs_fs;
+struct dfs_attr;
+
+/* What a store function works with. The caller holds obj->wlock. */
+struct dfs_write {
+	struct dfs_fs *fs;
+	struct dfs_obj *obj;
+	const json_t *doc;             /* the object as it is now (borrowed) */
+	const struct dfs_attr *attr;
+	const char *prop;              /* custom property key, or NULL */
+	json_t *patch;                 /* store appends its operations here */
+	int64_t deadline_ns;
+	char digest[DFS_DIGEST_MAX + 1];   /* set by a registry check */
+};
+
+/* Render the file: a malloc'd string (caller frees) of *len bytes, or NULL
+ * on ENOMEM. obj is NULL for files that belong to no object. Model lock
+ * held (read). */
+typedef char *(*dfs_show_fn)(const struct dfs_attr *a, const struct dfs_obj *o,
+			     const char *prop, size_t *len);
+
+/* Validate value (whole, trailing newline already dropped; "" is an empty
+ * file: a removal where the attribute allows one) and append the patch.
+ * 0 or -errno with err: one line naming the value and what is accepted. */
+typedef int (*dfs_store_fn)(struct dfs_write *w, const char *value, struct dfs_error *err);
+
+struct dfs_attr {
+	const char *name;
+	mode_t mode;              /* 0444 read-only, 0644 read-write, 0200 write-only */
+	const char *ptr;          /* JSON pointer the generic show/store use */
+	dfs_show_fn show;
+	dfs_store_fn store;       /* NULL for read-only files */
+	int empty_ok;             /* an empty value is valid: a removal, or "none" */
+};
+
+/* The tables, NULL-name terminated. */
+extern const struct dfs_attr dfs_env_attrs[];
+extern const struct dfs_attr dfs_app_attrs[];
+extern const struct dfs_attr dfs_resource_attrs[];
+extern const struct dfs_attr dfs_image_attrs[];
+extern const struct dfs_attr dfs_registry_attrs[];
+extern const struct dfs_attr dfs_meta_attrs[];
+/* The row of a custom property file under images/<id>/properties/. */
+extern const struct dfs_attr dfs_property_attr;
+
+/* Row called name in table, or NULL. */
+const struct dfs_attr *dfs_attr_find(const struct dfs_attr *table, const char *name);
+
+/* Shared show helpers. */
+char *dfs_show_ptr(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop, size_t *len);
+/* Render a JSON value as a file: string + "\n", integer, true/false, an
+ * array of strings one a line, null or absent as an empty file. */
+char *dfs_render_value(const json_t *v, size_t *len);
+
+/* The app write path (schema_app.c) and the image one (schema_image.c). */
+int dfs_store_app_image(struct dfs_write *w, const char *value, struct dfs_error *err);
+char *dfs_show_app_ref(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop, size_t *len);
+int dfs_store_image_attr(struct dfs_write *w, const char *value, struct dfs_error *err);
+int dfs_store_image_property(struct dfs_write *w, const char *value, struct dfs_error *err);
+/* Custom property keys of an image document: 1 when key is one. */
+int dfs_image_is_property(const char *key, const json_t *value);
+
+/* 1 for the names editors and tools use for scratch files beside a value
+ * file (DESIGN.md, Writes): .*, *~, #*#, 4913, sed??????, XX??????,
+ * tmp????????. */
+int dfs_is_scratch_name(const char *name);
+
+#endif

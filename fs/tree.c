@@ -1,0 +1,815 @@
+/* tree.c - node ids, directory contents and lookups (see tree.h). */
+#include "tree_int.h"
+#include "fs.h"
+#include "map.h"
+#include "model.h"
+#include "names.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+uint64_t dfs_hash(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* ---- node table (tree mutex held) ---- */
+
+struct dfs_node *tree_node_alloc(struct dfs_tree *t)
+{
+	struct dfs_node *n;
+
+	if (t->nino == t->capino) {
+		size_t cap = t->capino ? t->capino * 2 : 1024;
+		struct dfs_node **v = realloc(t->byino, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		memset(v + t->capino, 0, (cap - t->capino) * sizeof(*v));
+		t->byino = v;
+		t->capino = cap;
+	}
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->ino = t->nino;
+	t->byino[t->nino++] = n;
+	return n;
+}
+
+void tree_node_free(struct dfs_node *n)
+{
+	if (!n)
+		return;
+	free(n->key);
+	free(n->oid);
+	free(n->prop);
+	free(n->link);
+	free(n->name);
+	free(n->data);
+	free(n->origin_key);
+	free(n);
+}
+
+/* The node for a listed entry: found by key, or made. */
+static struct dfs_node *node_for(struct dfs_tree *t, const struct ent *e)
+{
+	struct dfs_node *n;
+
+	if (e->node)
+		return e->node;
+	n = dfs_map_get(t->bykey, e->key);
+	if (n)
+		return n;
+	n = tree_node_alloc(t);
+	if (!n)
+		return NULL;
+	n->type = e->type;
+	n->dtype = e->dtype;
+	n->key = strdup(e->key);
+	n->has_obj = e->has_obj;
+	n->kind = e->kind;
+	n->oid = e->oid ? strdup(e->oid) : NULL;
+	n->attr = e->attr;
+	n->prop = e->prop ? strdup(e->prop) : NULL;
+	n->link = e->link ? strdup(e->link) : NULL;
+	n->name = strdup(e->name);
+	if (!n->key || dfs_map_put(t->bykey, n->key, n) < 0)
+		return NULL;
+	return n;
+}
+
+struct dfs_tree *dfs_tree_new(struct dfs_fs *fs)
+{
+	struct dfs_tree *t = calloc(1, sizeof(*t));
+	struct dfs_node *unused, *root;
+
+	if (!t)
+		return NULL;
+	t->fs = fs;
+	pthread_mutex_init(&t->mu, NULL);
+	t->bykey = dfs_map_new();
+	t->scratch = dfs_map_new();
+	t->hidden = dfs_map_new();
+	clock_gettime(CLOCK_REALTIME, &t->born);
+	t->uid = getuid();
+	t->gid = getgid();
+	unused = tree_node_alloc(t);           /* ino 0 is no inode */
+	root = tree_node_alloc(t);             /* ino 1 is FUSE_ROOT_ID */
+	if (!t->bykey || !t->scratch || !t->hidden || !unused || !root) {
+		dfs_tree_free(t);
+		return NULL;
+	}
+	root->type = DFS_N_DIR;
+	root->dtype = DFS_D_ROOT;
+	root->key = strdup("/");
+	root->nlookup = 1;
+	dfs_map_put(t->bykey, "/", root);
+	return t;
+}
+
+void dfs_tree_free(struct dfs_tree *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nino; i++)
+		tree_node_free(t->byino[i]);
+	free(t->byino);
+	dfs_map_free(t->bykey);
+	dfs_map_free(t->scratch);
+	dfs_map_free(t->hidden);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+
+struct dfs_node *dfs_tree_get(struct dfs_tree *t, fuse_ino_t ino)
+{
+	struct dfs_node *n = NULL;
+
+	pthread_mutex_lock(&t->mu);
+	if (ino < t->nino)
+		n = t->byino[ino];
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+/* ---- listings (model lock held; tree mutex held by the callers that
+ * need the scratch map) ---- */
+
+static int list_attrs(const struct dfs_attr *table, const char *dirkey, int has_obj,
+		      enum dfs_kind k, const char *oid, ent_fn fn, void *arg)
+{
+	char key[600];
+
+	for (; table->name; table++) {
+		struct ent e = {
+			.name = table->name, .key = key, .type = DFS_N_VALUE,
+			.dtype = DFS_D_NONE, .has_obj = has_obj, .kind = k, .oid = oid,
+			.attr = table,
+		};
+
+		snprintf(key, sizeof(key), "%s/%s", dirkey, table->name);
+		if (fn(arg, &e))
+			return 1;
+	}
+	return 0;
+}
+
+static int list_sub(const char *name, const char *key, enum dfs_dtype dt, int has_obj,
+		    enum dfs_kind k, const char *oid, ent_fn fn, void *arg)
+{
+	struct ent e = {
+		.name = name, .key = key, .type = DFS_N_DIR, .dtype = dt,
+		.has_obj = has_obj, .kind = k, .oid = oid,
+	};
+	return fn(arg, &e);
+}
+
+static int list_scratch(struct dfs_tree *t, struct dfs_node *dir, ent_fn fn, void *arg,
+			const json_t *doc)
+{
+	size_t pos = 0;
+	struct dfs_node *n;
+
+	while ((n = dfs_map_next(t->scratch, &pos, NULL))) {
+		struct ent e = { .name = n->name, .node = n, .type = n->type };
+
+		if (n->parent != dir->ino)
+			continue;
+		/* a pending property that has been written is listed from the doc */
+		if (n->pending && doc && json_object_get(doc, n->prop))
+			continue;
+		if (fn(arg, &e))
+			return 1;
+	}
+	return 0;
+}
+
+/* Siblings named after objects: envs, apps of one env, images, registries. */
+static int list_objects(struct dfs_tree *t, enum dfs_kind k, const char *env_id,
+			enum dfs_dtype dt, const char *prefix, ent_fn fn, void *arg)
+{
+	struct dfs_model *m = t->fs->model;
+	size_t n, count = 0;
+	struct dfs_obj **all = dfs_model_list(m, k, &n);
+	struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
+	struct dfs_obj **objs = calloc(n ? n : 1, sizeof(*objs));
+	char **names = calloc(n ? n : 1, sizeof(*names));
+	char key[300];
+	int stop = 0;
+
+	if (!all || !in || !objs || !names)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *doc = all[i]->doc;
+		json_t *nm = json_object_get(doc, k == DFS_IMAGE ? "id" : "name");
+
+		if (json_is_true(json_object_get(doc, "isDeleted")))
+			continue;
+		if (env_id) {
+			const char *e = json_string_value(json_object_get(doc, "envIdRef"));
+
+			if (!e || strcmp(e, env_id) != 0)
+				continue;
+		}
+		objs[count] = all[i];
+		in[count].name = json_is_string(nm) ? json_string_value(nm) : "";
+		in[count].len = json_is_string(nm) ? json_string_length(nm) : 0;
+		in[count].id = all[i]->id;
+		count++;
+	}
+	if (dfs_names_assign(in, count, names) < 0)
+		goto out;
+	for (size_t i = 0; i < count && !stop; i++) {
+		snprintf(key, sizeof(key), "%s:%s", prefix, objs[i]->id);
+		stop = list_sub(names[i], key, dt, 1, k, objs[i]->id, fn, arg);
+	}
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+out:
+	free(names);
+	free(objs);
+	free(in);
+	free(all);
+	return stop;
+}
+
+/* images/by-name/: a symlink for each name no other image has. */
+static int list_byname(struct dfs_tree *t, ent_fn fn, void *arg)
+{
+	struct dfs_model *m = t->fs->model;
+	size_t n, count = 0;
+	struct dfs_obj **all = dfs_model_list(m, DFS_IMAGE, &n);
+	struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
+	char **names = calloc(n ? n : 1, sizeof(*names));
+	const char **ids = calloc(n ? n : 1, sizeof(*ids));
+	char key[600], link[300];
+	int stop = 0;
+
+	if (!all || !in || !names || !ids)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = json_string_value(json_object_get(all[i]->doc, "name"));
+		int dup = 0;
+
+		if (!name || !*name)
+			continue;
+		for (size_t j = 0; j < n && !dup; j++) {
+			const char *other = json_string_value(json_object_get(all[j]->doc, "name"));
+
+			dup = j != i && other && strcmp(name, other) == 0;
+		}
+		if (dup)
+			continue;
+		in[count].name = name;
+		in[count].len = strlen(name);
+		in[count].id = all[i]->id;
+		ids[count++] = all[i]->id;
+	}
+	if (dfs_names_assign(in, count, names) < 0)
+		goto out;
+	for (size_t i = 0; i < count && !stop; i++) {
+		struct ent e = { .name = names[i], .key = key, .type = DFS_N_LINK, .link = link };
+
+		snprintf(key, sizeof(key), "B/%s", names[i]);
+		snprintf(link, sizeof(link), "../%s", ids[i]);
+		stop = fn(arg, &e);
+	}
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+out:
+	free(ids);
+	free(names);
+	free(in);
+	free(all);
+	return stop;
+}
+
+static int safe_prop_name(const char *key)
+{
+	size_t n = strlen(key);
+
+	return n > 0 && n <= 255 && !strchr(key, '/') && strcmp(key, ".") && strcmp(key, "..") &&
+	       !dfs_is_scratch_name(key);
+}
+
+static int list_props(struct dfs_tree *t, struct dfs_node *dir, const json_t *doc, ent_fn fn,
+		      void *arg)
+{
+	const char *key;
+	json_t *v;
+	char nkey[600];
+
+	json_object_foreach((json_t *)doc, key, v) {
+		struct ent e = {
+			.name = key, .key = nkey, .type = DFS_N_VALUE, .dtype = DFS_D_NONE,
+			.has_obj = 1, .kind = DFS_IMAGE, .oid = dir->oid,
+			.attr = &dfs_property_attr, .prop = key,
+		};
+
+		if (!dfs_image_is_property(key, v) || !safe_prop_name(key))
+			continue;
+		snprintf(nkey, sizeof(nkey), "p:%s/%s", dir->oid, key);
+		if (fn(arg, &e))
+			return 1;
+	}
+	return list_scratch(t, dir, fn, arg, doc);
+}
+
+/* List dir. Model lock and tree mutex held. */
+static int list_dir(struct dfs_tree *t, struct dfs_node *dir, ent_fn fn, void *arg)
+{
+	struct dfs_obj *o = NULL;
+	char key[300];
+
+	if (dir->has_obj) {
+		o = dfs_model_find(t->fs->model, dir->kind, dir->oid);
+		if (!o)
+			return 0;
+	}
+	switch (dir->dtype) {
+	case DFS_D_ROOT:
+		return list_sub("environments", "E", DFS_D_ENVS, 0, 0, NULL, fn, arg) ||
+		       list_sub("images", "I", DFS_D_IMAGES, 0, 0, NULL, fn, arg) ||
+		       list_sub("registries", "R", DFS_D_REGS, 0, 0, NULL, fn, arg) ||
+		       list_sub(".deployfs", "M", DFS_D_META, 0, 0, NULL, fn, arg);
+	case DFS_D_ENVS:
+		return list_objects(t, DFS_ENV, NULL, DFS_D_ENV, "e", fn, arg);
+	case DFS_D_ENV:
+		snprintf(key, sizeof(key), "A:%s", o->id);
+		return list_attrs(dfs_env_attrs, dir->key, 1, DFS_ENV, o->id, fn, arg) ||
+		       list_sub("apps", key, DFS_D_APPS, 1, DFS_ENV, o->id, fn, arg);
+	case DFS_D_APPS:
+		return list_objects(t, DFS_APP, o->id, DFS_D_APP, "a", fn, arg);
+	case DFS_D_APP:
+		snprintf(key, sizeof(key), "r:%s", o->id);
+		return list_attrs(dfs_app_attrs, dir->key, 1, DFS_APP, o->id, fn, arg) ||
+		       list_sub("resources", key, DFS_D_RES, 1, DFS_APP, o->id, fn, arg) ||
+		       list_scratch(t, dir, fn, arg, NULL);
+	case DFS_D_RES:
+		return list_attrs(dfs_resource_attrs, dir->key, 1, DFS_APP, o->id, fn, arg);
+	case DFS_D_IMAGES:
+		return list_objects(t, DFS_IMAGE, NULL, DFS_D_IMAGE, "i", fn, arg) ||
+		       list_sub("by-name", "B", DFS_D_BYNAME, 0, 0, NULL, fn, arg);
+	case DFS_D_BYNAME:
+		return list_byname(t, fn, arg);
+	case DFS_D_IMAGE:
+		snprintf(key, sizeof(key), "p:%s", o->id);
+		return list_attrs(dfs_image_attrs, dir->key, 1, DFS_IMAGE, o->id, fn, arg) ||
+		       list_sub("properties", key, DFS_D_PROPS, 1, DFS_IMAGE, o->id, fn, arg) ||
+		       list_scratch(t, dir, fn, arg, NULL);
+	case DFS_D_PROPS:
+		return list_props(t, dir, o->doc, fn, arg);
+	case DFS_D_REGS:
+		return list_objects(t, DFS_REGISTRY, NULL, DFS_D_REG, "g", fn, arg);
+	case DFS_D_REG:
+		return list_attrs(dfs_registry_attrs, dir->key, 1, DFS_REGISTRY, o->id, fn, arg) ||
+		       list_scratch(t, dir, fn, arg, NULL);
+	case DFS_D_META:
+		return list_attrs(dfs_meta_attrs, dir->key, 0, 0, NULL, fn, arg);
+	case DFS_D_NONE:
+		break;
+	}
+	return 0;
+}
+
+/* ---- lookup ---- */
+
+struct find_arg {
+	struct dfs_tree *t;
+	const char *name;
+	int include_hidden;
+	struct dfs_node *found;
+	int hidden;
+	int err;
+};
+
+static int find_fn(void *arg, const struct ent *e)
+{
+	struct find_arg *a = arg;
+
+	if (strcmp(e->name, a->name) != 0)
+		return 0;
+	if (e->key && dfs_map_get(a->t->hidden, e->key)) {
+		a->hidden = 1;
+		if (!a->include_hidden)
+			return 1;   /* renamed away by an editor, not re-created yet */
+	}
+	a->found = node_for(a->t, e);
+	if (!a->found)
+		a->err = -ENOMEM;
+	return 1;
+}
+
+/* Both locks held. */
+struct dfs_node *tree_find_child(struct dfs_tree *t, struct dfs_node *dir, const char *name)
+{
+	struct find_arg a = { .t = t, .name = name };
+
+	list_dir(t, dir, find_fn, &a);
+	return a.found;
+}
+
+struct dfs_node *tree_find_hidden(struct dfs_tree *t, struct dfs_node *dir, const char *name,
+				  int *hidden)
+{
+	struct find_arg a = { .t = t, .name = name, .include_hidden = 1 };
+
+	list_dir(t, dir, find_fn, &a);
+	*hidden = a.hidden;
+	return a.found;
+}
+
+void tree_lock_both(struct dfs_tree *t)
+{
+	dfs_model_rdlock(t->fs->model);
+	pthread_mutex_lock(&t->mu);
+}
+
+void tree_unlock_both(struct dfs_tree *t)
+{
+	pthread_mutex_unlock(&t->mu);
+	dfs_model_unlock(t->fs->model);
+}
+
+int dfs_tree_lookup(struct dfs_tree *t, struct dfs_node *dir, const char *name,
+		    struct dfs_node **out)
+{
+	struct dfs_node *n;
+
+	if (dir->type != DFS_N_DIR)
+		return -ENOTDIR;
+	tree_lock_both(t);
+	n = tree_find_child(t, dir, name);
+	if (n) {
+		n->nlookup++;
+		/* remember the name and parent the kernel knows it by, to tell
+		 * it when a change elsewhere takes that name away */
+		if (n->type != DFS_N_SCRATCH && !n->pending) {
+			n->parent = dir->ino;
+			if (!n->name || strcmp(n->name, name)) {
+				free(n->name);
+				n->name = strdup(name);
+			}
+		}
+	}
+	tree_unlock_both(t);
+	*out = n;
+	return n ? 0 : -ENOENT;
+}
+
+void dfs_tree_forget(struct dfs_tree *t, fuse_ino_t ino, uint64_t count)
+{
+	struct dfs_node *n;
+
+	pthread_mutex_lock(&t->mu);
+	n = ino < t->nino ? t->byino[ino] : NULL;
+	if (n) {
+		n->nlookup = n->nlookup > count ? n->nlookup - count : 0;
+		/* an unlinked scratch file nobody knows any more is gone for good */
+		if (n->type == DFS_N_SCRATCH && n->unlinked && n->nlookup == 0) {
+			t->byino[ino] = NULL;
+			tree_node_free(n);
+		}
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* ---- content and attributes ---- */
+
+/* Model lock held. */
+int tree_render(struct dfs_tree *t, struct dfs_node *n, char **buf, size_t *len)
+{
+	struct dfs_obj *o = NULL;
+
+	if (n->has_obj) {
+		o = dfs_model_find(t->fs->model, n->kind, n->oid);
+		if (!o)
+			return -ENOENT;
+	}
+	*buf = n->attr->show(n->attr, o, n->prop, len);
+	return *buf ? 0 : -ENOMEM;
+}
+
+int dfs_tree_read(struct dfs_tree *t, struct dfs_node *n, char **buf, size_t *len)
+{
+	int ret = 0;
+
+	if (n->type == DFS_N_SCRATCH) {
+		pthread_mutex_lock(&t->mu);
+		*buf = malloc(n->size ? n->size : 1);
+		if (*buf) {
+			memcpy(*buf, n->data, n->size);
+			*len = n->size;
+		} else {
+			ret = -ENOMEM;
+		}
+		pthread_mutex_unlock(&t->mu);
+		return ret;
+	}
+	if (n->type != DFS_N_VALUE)
+		return -EISDIR;
+	dfs_model_rdlock(t->fs->model);
+	ret = tree_render(t, n, buf, len);
+	dfs_model_unlock(t->fs->model);
+	return ret;
+}
+
+int dfs_tree_stat(struct dfs_tree *t, struct dfs_node *n, struct stat *st)
+{
+	struct dfs_obj *o = NULL;
+	int ret = 0;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	st->st_uid = t->uid;
+	st->st_gid = t->gid;
+	st->st_blksize = 4096;
+	st->st_mtim = st->st_ctim = st->st_atim = t->born;
+	dfs_model_rdlock(t->fs->model);
+	if (n->has_obj) {
+		o = dfs_model_find(t->fs->model, n->kind, n->oid);
+		if (!o && !(n->type == DFS_N_SCRATCH)) {
+			ret = -ENOENT;
+			goto out;
+		}
+		if (o)
+			st->st_mtim = st->st_ctim = o->mtime;
+	}
+	switch (n->type) {
+	case DFS_N_DIR:
+		st->st_nlink = 2;
+		st->st_mode = S_IFDIR | 0555;
+		if (n->dtype == DFS_D_APP || n->dtype == DFS_D_IMAGE || n->dtype == DFS_D_PROPS ||
+		    n->dtype == DFS_D_REG || n->dtype == DFS_D_REGS)
+			st->st_mode = S_IFDIR | 0755;
+		break;
+	case DFS_N_LINK:
+		st->st_nlink = 1;
+		st->st_mode = S_IFLNK | 0777;
+		st->st_size = (off_t)strlen(n->link);
+		break;
+	case DFS_N_SCRATCH:
+		pthread_mutex_lock(&t->mu);
+		st->st_nlink = n->unlinked ? 0 : 1;
+		st->st_mode = n->mode;
+		st->st_size = (off_t)(n->link ? strlen(n->link) : n->size);
+		st->st_mtim = st->st_ctim = n->mtime;
+		pthread_mutex_unlock(&t->mu);
+		break;
+	case DFS_N_VALUE: {
+		char *buf;
+		size_t len;
+
+		st->st_nlink = 1;
+		st->st_mode = S_IFREG | n->attr->mode;
+		ret = tree_render(t, n, &buf, &len);
+		if (ret < 0)
+			goto out;
+		st->st_size = (off_t)len;
+		free(buf);
+		break;
+	}
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+out:
+	dfs_model_unlock(t->fs->model);
+	return ret;
+}
+
+/* ---- readdir ---- */
+
+struct collect {
+	struct dfs_tree *t;
+	struct dfs_dirent *v;
+	size_t n, cap;
+	int err;
+};
+
+static int collect_fn(void *arg, const struct ent *e)
+{
+	struct collect *c = arg;
+	struct dfs_node *n;
+
+	if (e->key && dfs_map_get(c->t->hidden, e->key))
+		return 0;
+	n = node_for(c->t, e);
+	if (!n) {
+		c->err = -ENOMEM;
+		return 1;
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 32;
+		struct dfs_dirent *v = realloc(c->v, cap * sizeof(*v));
+
+		if (!v) {
+			c->err = -ENOMEM;
+			return 1;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n].name = strdup(e->name);
+	c->v[c->n].ino = n->ino;
+	c->v[c->n].mode = n->type == DFS_N_DIR ? S_IFDIR : n->type == DFS_N_LINK ? S_IFLNK :
+			  (n->type == DFS_N_SCRATCH && n->link) ? S_IFLNK : S_IFREG;
+	c->n++;
+	return 0;
+}
+
+int dfs_tree_entries(struct dfs_tree *t, struct dfs_node *dir, struct dfs_dirent **out,
+		     size_t *count)
+{
+	struct collect c = { .t = t };
+
+	if (dir->type != DFS_N_DIR)
+		return -ENOTDIR;
+	tree_lock_both(t);
+	list_dir(t, dir, collect_fn, &c);
+	tree_unlock_both(t);
+	if (c.err) {
+		dfs_tree_entries_free(c.v, c.n);
+		return c.err;
+	}
+	*out = c.v;
+	*count = c.n;
+	return 0;
+}
+
+void dfs_tree_entries_free(struct dfs_dirent *e, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(e[i].name);
+	free(e);
+}
+
+/* ---- paths, for the log ---- */
+
+void dfs_tree_path(struct dfs_tree *t, struct dfs_node *n, char *out, size_t outsz)
+{
+	const char *kind = n->has_obj ? dfs_kind_dir(n->kind) : ".deployfs";
+	const char *file = n->prop ? n->prop : n->attr ? n->attr->name : n->name ? n->name : "?";
+
+	snprintf(out, outsz, "%s/%s%s/%s", kind, n->oid ? n->oid : "",
+		 n->prop ? "/properties" : "", file);
+}
+
+/* ---- change detection ---- */
+
+struct changed {
+	fuse_ino_t *v;
+	size_t n, cap;
+};
+
+/* Model lock and tree mutex held. */
+static void check_key(struct dfs_tree *t, const char *key, struct changed *c)
+{
+	struct dfs_node *n = dfs_map_get(t->bykey, key);
+	char *buf;
+	size_t len;
+
+	if (!n || n->type != DFS_N_VALUE)
+		return;
+	if (tree_render(t, n, &buf, &len) == 0) {
+		uint64_t h = dfs_hash(buf, len);
+
+		free(buf);
+		if (h == __atomic_load_n(&n->seen_hash, __ATOMIC_RELAXED))
+			return;
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		fuse_ino_t *v = realloc(c->v, cap * sizeof(*v));
+
+		if (!v)
+			return;
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = n->ino;
+}
+
+static void check_table(struct dfs_tree *t, const struct dfs_attr *table, const char *prefix,
+			const char *id, struct changed *c)
+{
+	char key[600];
+
+	for (; table->name; table++) {
+		snprintf(key, sizeof(key), "%s:%s/%s", prefix, id, table->name);
+		check_key(t, key, c);
+	}
+}
+
+static void check_props(struct dfs_tree *t, const char *id, const json_t *doc, struct changed *c)
+{
+	const char *k;
+	json_t *v;
+	char key[600];
+
+	json_object_foreach((json_t *)doc, k, v) {
+		snprintf(key, sizeof(key), "p:%s/%s", id, k);
+		check_key(t, key, c);
+	}
+}
+
+void dfs_tree_changed_nodes(struct dfs_tree *t, enum dfs_kind k, const char *id,
+			    const json_t *old, const json_t *new_,
+			    void (*fn)(void *arg, struct dfs_node *n), void *arg)
+{
+	struct changed c = { 0 };
+
+	tree_lock_both(t);
+	switch (k) {
+	case DFS_ENV:
+		check_table(t, dfs_env_attrs, "e", id, &c);
+		break;
+	case DFS_APP:
+		check_table(t, dfs_app_attrs, "a", id, &c);
+		check_table(t, dfs_resource_attrs, "r", id, &c);
+		break;
+	case DFS_IMAGE:
+		check_table(t, dfs_image_attrs, "i", id, &c);
+		if (old)
+			check_props(t, id, old, &c);
+		if (new_)
+			check_props(t, id, new_, &c);
+		break;
+	case DFS_REGISTRY:
+		check_table(t, dfs_registry_attrs, "g", id, &c);
+		break;
+	case DFS_KIND_COUNT:
+		break;
+	}
+	tree_unlock_both(t);
+	/* no lock held while the caller talks to the kernel */
+	for (size_t i = 0; i < c.n; i++) {
+		struct dfs_node *n = dfs_tree_get(t, c.v[i]);
+
+		if (n)
+			fn(arg, n);
+	}
+	free(c.v);
+}
+
+/* ---- names a change elsewhere took away ---- */
+
+static int is_container(enum dfs_dtype d, enum dfs_kind k)
+{
+	switch (k) {
+	case DFS_ENV:      return d == DFS_D_ENVS;
+	case DFS_APP:      return d == DFS_D_APPS;
+	case DFS_IMAGE:    return d == DFS_D_IMAGES || d == DFS_D_BYNAME || d == DFS_D_PROPS;
+	case DFS_REGISTRY: return d == DFS_D_REGS;
+	default:           return 0;
+	}
+}
+
+struct stale {
+	fuse_ino_t parent;
+	char *name;
+};
+
+void dfs_tree_stale_entries(struct dfs_tree *t, enum dfs_kind k,
+			    void (*fn)(void *arg, fuse_ino_t parent, const char *name), void *arg)
+{
+	struct stale *v = NULL;
+	size_t nv = 0, cap = 0;
+
+	tree_lock_both(t);
+	for (size_t i = 0; i < t->nino; i++) {
+		struct dfs_node *n = t->byino[i], *p;
+
+		if (!n || !n->nlookup || !n->key || n->pending || !n->parent || !n->name)
+			continue;
+		p = n->parent < t->nino ? t->byino[n->parent] : NULL;
+		if (!p || !is_container(p->dtype, k))
+			continue;
+		if (tree_find_child(t, p, n->name) == n)
+			continue;
+		if (nv == cap) {
+			struct stale *nv2 = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (!nv2)
+				break;
+			v = nv2;
+		}
+		v[nv].parent = n->parent;
+		v[nv].name = strdup(n->name);
+		nv++;
+	}
+	tree_unlock_both(t);
+	for (size_t i = 0; i < nv; i++) {
+		if (v[i].name)
+			fn(arg, v[i].parent, v[i].name);
+		free(v[i].name);
+	}
+	free(v);
+}

@@ -1,0 +1,62 @@
+/* tree_int.h - what tree.c shares with scratch.c and commit.c; not for
+ * the FUSE layer. */
+#ifndef DEPLOYFS_TREE_INT_H
+#define DEPLOYFS_TREE_INT_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+#include "tree.h"
+#include "map.h"
+
+struct dfs_tree {
+	struct dfs_fs *fs;
+	pthread_mutex_t mu;          /* everything below, and node fields so marked */
+	struct dfs_node **byino;     /* index: ino */
+	size_t nino, capino;
+	struct dfs_map *bykey;       /* key -> node */
+	struct dfs_map *scratch;     /* "<parent ino>/<name>" -> scratch or pending node */
+	struct dfs_map *hidden;      /* keys of value files renamed away (vim) */
+	struct timespec born;
+	uid_t uid;
+	gid_t gid;
+};
+
+/* One entry of a directory listing, before it has a node. */
+struct ent {
+	const char *name;
+	const char *key;
+	enum dfs_ntype type;
+	enum dfs_dtype dtype;
+	int has_obj;
+	enum dfs_kind kind;
+	const char *oid;
+	const struct dfs_attr *attr;
+	const char *prop;
+	const char *link;
+	struct dfs_node *node;       /* scratch files and pending properties */
+};
+
+/* Return nonzero to stop the listing. */
+typedef int (*ent_fn)(void *arg, const struct ent *e);
+
+/* The scratch map's key of name in the directory parent. */
+static inline void tree_scratch_key(char *out, size_t outsz, fuse_ino_t parent, const char *name)
+{
+	snprintf(out, outsz, "%lu/%s", (unsigned long)parent, name);
+}
+
+/* Node table, tree mutex held. */
+struct dfs_node *tree_node_alloc(struct dfs_tree *t);
+void tree_node_free(struct dfs_node *n);
+/* Model lock and tree mutex held: the child called name, or NULL. */
+struct dfs_node *tree_find_child(struct dfs_tree *t, struct dfs_node *dir, const char *name);
+/* The same, also when an editor renamed it away (*hidden is then 1). */
+struct dfs_node *tree_find_hidden(struct dfs_tree *t, struct dfs_node *dir, const char *name,
+				  int *hidden);
+/* Model lock held: render a value file. */
+int tree_render(struct dfs_tree *t, struct dfs_node *n, char **buf, size_t *len);
+void tree_lock_both(struct dfs_tree *t);
+void tree_unlock_both(struct dfs_tree *t);
+
+#endif
