@@ -16,7 +16,7 @@ import sys
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "tests", "tools"))
 
-from registry import Registry  # noqa: E402
+from registry import Registry, stop_dir  # noqa: E402
 from seed_registry import Client, push_image, push_list  # noqa: E402
 
 # (repository as the registry stores it, tag, kind) for every demo app,
