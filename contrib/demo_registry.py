@@ -45,19 +45,18 @@ def main(argv):
     if len(argv) != 2 or argv[0] not in ("start", "stop"):
         print(__doc__, file=sys.stderr)
         return 2
-    reg = Registry(argv[1])
     if argv[0] == "stop":
-        reg.stop()
+        stop_dir(argv[1])   # by the pids recorded at start
         return 0
-    reg.start()
+    reg = Registry(argv[1]).start()
     try:
         seed(reg.url)
     except Exception:
         reg.stop()
         raise
+    reg.proc = None   # it outlives this command; `stop DIR` ends it by pid
     print(reg.url)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
