@@ -270,10 +270,12 @@ static int has_upper(const char *s, size_t len)
 	return 0;
 }
 
-/* A whole string of 64 lowercase hex digits is an image id, which docker
- * refuses as a name so that ids and names can never be confused. */
-static int is_identifier(const char *s, size_t len)
+/* A whole input of 64 lowercase hex digits is an image id, which docker
+ * refuses as a reference so that ids and names can never be confused
+ * (with a tag or a domain it is a name again). */
+static int is_identifier(const char *s, size_t len, struct dfs_error *err)
 {
+	char q[QBUF];
 	size_t i;
 
 	if (len != 64)
@@ -281,6 +283,9 @@ static int is_identifier(const char *s, size_t len)
 	for (i = 0; i < len; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
+	dfs_error_set(err, EINVAL,
+		      "image \"%s\": 64 hex digits are an image id, not a name",
+		      quote(s, len, q));
 	return 1;
 }
 
@@ -311,11 +316,6 @@ static int parse_name(const char *s, size_t len, struct dfs_reference *out,
 		return dfs_error_set(err, EINVAL,
 				     "image \"%s\": names are at most %d characters (this one has %zu)",
 				     q, DFS_NAME_MAX, len);
-	if (is_identifier(s, len))
-		return dfs_error_set(err, EINVAL,
-				     "image \"%s\": 64 hex digits are an image id, not a name",
-				     q);
-
 	memcpy(out->name, s, len);
 	out->name[len] = '\0';
 	strcpy(out->domain, "docker.io");
@@ -358,6 +358,8 @@ int dfs_reference_parse(const char *s, struct dfs_reference *out,
 	if (!s)
 		s = "";
 	memset(out, 0, sizeof(*out));
+	if (is_identifier(s, strlen(s), err))
+		return -EINVAL;
 
 	/* '@' and ':' appear nowhere in a name or tag but as these separators
 	 * (a port's ':' comes before a '/'), so splitting first is exact. */
@@ -395,6 +397,8 @@ int dfs_reference_parse_name(const char *s, struct dfs_reference *out,
 	if (!s)
 		s = "";
 	memset(out, 0, sizeof(*out));
+	if (is_identifier(s, strlen(s), err))
+		return -EINVAL;
 
 	/* A ':' after the last '/' is a tag, a ':' before it a port. */
 	slash = strrchr(s, '/');

@@ -59,8 +59,14 @@ static void valid_case(char **f)
 	CHECK_STR(r.tag, f[3]);
 	CHECK_STR(r.digest, f[4]);
 
-	/* The same name without tag and digest is what the image file takes. */
+	/* The same name without tag and digest is what the image file takes,
+	 * unless it is 64 hex digits on its own: an image id. */
 	ret = dfs_reference_parse_name(r.name, &rn, NULL);
+	if (strlen(r.name) == 64 &&
+	    strspn(r.name, "0123456789abcdef") == 64) {
+		CHECK_INT(ret, -EINVAL);
+		return;
+	}
 	CHECK_INT(ret, 0);
 	CHECK_STR(rn.name, r.name);
 	CHECK_STR(rn.domain, f[1]);
