@@ -6,10 +6,12 @@
  *   component := [a-z0-9]+ (([._]|__|-+) [a-z0-9]+)*
  *   domain    := host [":" port]    host: DNS labels joined by "." or "[ipv6]"
  *   tag       := [\w][\w.-]{0,127}
- *   digest    := algorithm ":" hex  (sha256: 64 lowercase hex)
+ *   digest    := algorithm ":" encoded  (OCI grammar; sha256: 64 lowercase
+ *                hex, sha512: 128)
  *
  * The whole name (with domain) is at most 255 characters. The first
- * component is a domain when it is "localhost" or contains "." or ":";
+ * component is a domain when it is "localhost", contains "." or ":", or
+ * has an uppercase letter (as upstream does: "Myorg/app" names host Myorg);
  * otherwise the domain is docker.io, and a one-component path gets
  * "library/". index.docker.io is docker.io.
  */
