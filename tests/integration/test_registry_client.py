@@ -471,6 +471,7 @@ class RecordingServer:
                 u = urllib.parse.urlsplit(self.path)
                 n = int(self.headers.get("Content-Length", "0") or 0)
                 req = {"method": self.command, "path": u.path, "query": u.query,
+                       "port": self.client_address[1],  # one per connection
                        "headers": {k.lower(): v for k, v in self.headers.items()},
                        "body": self.rfile.read(n) if n else b""}
                 rec.requests.append(req)
@@ -613,6 +614,19 @@ def test_bearer_token_reused_across_checks(recorder, check):
     assert [q["path"] for q in srv.requests].count("/token") == 1
     # the scope the client computed when the challenge named none
     assert "scope=repository%3Ademo%2Fweb%3Apull" in srv.requests[1]["query"]
+    # keep-alive: registry and realm share a host, so all went on one connection
+    assert len(srv.requests) == 5 and len({q["port"] for q in srv.requests}) == 1
+
+
+def test_one_client_many_threads(token, check):
+    """One client shared by threads, as FUSE workers share it: every check
+    answers, and the token cache bounds the token requests."""
+    before = len(token.token_requests())
+    r = check(f"{token.host}/demo/docker-list:1.0", "--insecure", token.host,
+              "--threads", "4", "--repeat", "25", creds=ALICE)
+    assert (r.rc, r.out) == (0, token.seeds["demo/docker-list:1.0"]["digest"]), r
+    assert "checks 100 " in r.err
+    assert 1 <= len(token.token_requests()) - before <= 4
 
 
 def test_basic_challenge_sends_credentials(recorder, check):

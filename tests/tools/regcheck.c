@@ -9,12 +9,14 @@
  *     --creds-file FILE        lines username=, password=, token=
  *     --creds-env              $REGCHECK_USERNAME, $REGCHECK_PASSWORD, $REGCHECK_TOKEN
  *     --repeat N               check N times on one client; timings on stderr
+ *     --threads T              T threads share the client, each checks N times
  *     --debug                  log_debug lines on stderr
  *
  * Prints the digest, or "ERRNAME: error line", on stdout; exits with 0 or
  * the errno. Secrets never come from argv (ps shows it to everyone).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +33,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: regcheck [--mirror HOST=URL] [--insecure HOST[:PORT]] [--cacert FILE]\n"
 		"                [--timeout SECONDS] [--docker-config DIR]\n"
-		"                [--creds-file FILE | --creds-env] [--repeat N] [--debug] REFERENCE\n");
+		"                [--creds-file FILE | --creds-env] [--repeat N] [--threads T]\n"
+		"                [--debug] REFERENCE\n");
 }
 
 static int fail(int code, const char *msg)
@@ -67,6 +70,36 @@ static int read_creds_file(const char *path, char *buf, size_t bufsz,
 	return 0;
 }
 
+/* One thread's share of the work: repeat checks, timed into lat. */
+struct worker {
+	struct dfs_registry_client *c;
+	const struct dfs_reference *ref;
+	const struct dfs_registry_creds *creds;
+	double timeout;
+	long repeat;
+	int64_t *lat;
+	int ret;
+	struct dfs_error err;
+	char digest[DFS_DIGEST_MAX + 1];
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	int64_t t0;
+	long i;
+
+	for (i = 0; i < w->repeat; i++) {
+		t0 = dfs_http_now_ns();
+		w->ret = dfs_registry_check(w->c, w->ref, w->creds,
+					    t0 + (int64_t)(w->timeout * 1e9), w->digest, &w->err);
+		w->lat[i] = dfs_http_now_ns() - t0;
+		if (w->ret < 0)
+			break;
+	}
+	return NULL;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -82,11 +115,13 @@ int main(int argc, char **argv)
 	struct dfs_registry_client *c;
 	struct dfs_reference ref;
 	struct dfs_error err = { 0 };
-	char digest[DFS_DIGEST_MAX + 1], credbuf[4096];
+	struct worker *w = NULL;
+	pthread_t *tid = NULL;
+	char credbuf[4096];
 	const char *refstr = NULL;
 	double timeout = 10;
-	long repeat = 1, i;
-	int64_t *lat = NULL, t0;
+	long repeat = 1, threads = 1, n, i;
+	int64_t *lat = NULL, first;
 	int debug = 0, ret = 0;
 
 	for (i = 1; i < argc; i++) {
@@ -117,6 +152,8 @@ int main(int argc, char **argv)
 				timeout = atof(v);
 			else if (strcmp(a, "--repeat") == 0)
 				repeat = atol(v);
+			else if (strcmp(a, "--threads") == 0)
+				threads = atol(v);
 			else if (strcmp(a, "--creds-file") == 0) {
 				if (read_creds_file(v, credbuf, sizeof(credbuf), &creds) < 0)
 					return fail(EINVAL, "cannot read the credentials file");
@@ -132,7 +169,7 @@ int main(int argc, char **argv)
 			return EINVAL;
 		}
 	}
-	if (!refstr || timeout <= 0 || repeat < 1) {
+	if (!refstr || timeout <= 0 || repeat < 1 || threads < 1 || threads > 64) {
 		usage();
 		return EINVAL;
 	}
@@ -142,30 +179,46 @@ int main(int argc, char **argv)
 	c = dfs_registry_client_new(&opts, &err);
 	if (!c)
 		return fail(err.code, err.msg);
-	lat = calloc((size_t)repeat, sizeof(*lat));
-	if (!lat) {
-		dfs_registry_client_free(c);
-		return fail(ENOMEM, "out of memory");
+	n = repeat * threads;
+	lat = calloc((size_t)n, sizeof(*lat));
+	w = calloc((size_t)threads, sizeof(*w));
+	tid = calloc((size_t)threads, sizeof(*tid));
+	if (!lat || !w || !tid) {
+		ret = fail(ENOMEM, "out of memory");
+		goto out;
 	}
-	for (i = 0; i < repeat; i++) {
-		t0 = dfs_http_now_ns();
-		ret = dfs_registry_check(c, &ref, cp, t0 + (int64_t)(timeout * 1e9), digest, &err);
-		lat[i] = dfs_http_now_ns() - t0;
-		if (ret < 0)
+	for (i = 0; i < threads; i++) {
+		w[i] = (struct worker){ .c = c, .ref = &ref, .creds = cp, .timeout = timeout,
+					.repeat = repeat, .lat = lat + i * repeat };
+		if (threads > 1 && pthread_create(&tid[i], NULL, work, &w[i]) != 0) {
+			threads = i; /* join those started, then fail */
+			ret = fail(EAGAIN, "cannot start a thread");
 			break;
+		}
 	}
-	if (ret < 0)
-		ret = fail(err.code, err.msg);
+	if (threads == 1 && ret == 0)
+		work(&w[0]);
 	else
-		printf("%s\n", digest);
-	if (repeat > 1 && ret == 0) {
-		/* the first check opens the connection and gets the token */
-		t0 = lat[0];
-		qsort(lat, (size_t)repeat, sizeof(*lat), cmp_i64);
-		fprintf(stderr, "checks %ld first_us %.1f min_us %.1f median_us %.1f p90_us %.1f\n",
-			repeat, t0 / 1e3, lat[0] / 1e3, lat[repeat / 2] / 1e3,
-			lat[repeat * 9 / 10] / 1e3);
+		for (i = 0; i < threads; i++)
+			pthread_join(tid[i], NULL);
+	for (i = 0; i < threads && ret == 0; i++) {
+		if (w[i].ret < 0)
+			ret = fail(w[i].err.code, w[i].err.msg);
+		else if (strcmp(w[i].digest, w[0].digest) != 0)
+			ret = fail(EIO, "threads saw different digests");
 	}
+	if (ret == 0)
+		printf("%s\n", w[0].digest);
+	if (n > 1 && ret == 0) {
+		/* the first check opens the connection and gets the token */
+		first = lat[0];
+		qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
+		fprintf(stderr, "checks %ld first_us %.1f min_us %.1f median_us %.1f p90_us %.1f\n",
+			n, first / 1e3, lat[0] / 1e3, lat[n / 2] / 1e3, lat[n * 9 / 10] / 1e3);
+	}
+out:
+	free(tid);
+	free(w);
 	free(lat);
 	dfs_registry_client_free(c);
 	explicit_bzero(credbuf, sizeof(credbuf));
