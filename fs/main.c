@@ -12,6 +12,7 @@
 #include "tree.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fuse_lowlevel.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -292,7 +293,9 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
 		if (cmd.max_threads > 0 && cmd.max_threads <= 100000)
 			fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
-		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+		/* libfuse's "unset" is UINT_MAX: pass only what was given */
+		if (cmd.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
 		ret = fuse_session_loop_mt(fs.se, loop);
 		fuse_loop_cfg_destroy(loop);
 	}

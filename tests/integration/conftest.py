@@ -1,0 +1,152 @@
+"""Fixtures that mount the real deployfs, as libfuse's and sshfs's own tests do.
+
+Every mount is started by pid and always unmounted and stopped, also when a
+test fails. The store is a fresh copy of examples/demo-store unless a test
+gives its own.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(TOP, "tests", "tools"))
+
+DEMO_STORE = os.path.join(TOP, "examples", "demo-store")
+BIN = os.environ.get("DEPLOYFS_BIN", os.path.join(TOP, "build", "deployfs"))
+
+# Ids in examples/demo-store
+PROD = "660e8400-e29b-41d4-a716-446655440001"
+WEB = "550e8400-e29b-41d4-a716-446655440000"
+WORKER = "550e8400-e29b-41d4-a716-446655440200"
+REGISTRY = "880e8400-e29b-41d4-a716-446655440003"
+DEBIAN = "e7db3b45-8db7-47ad-8109-3fb55c2c24fd"
+
+
+def wait_for_mount(path, proc, timeout=10.0):
+    """Wait until path is a mount point (st_dev differs from its parent)."""
+    parent = os.stat(os.path.dirname(path)).st_dev
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("deployfs exited with %d" % proc.returncode)
+        try:
+            if os.stat(path).st_dev != parent:
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise TimeoutError("deployfs did not mount %s" % path)
+
+
+def umount(path):
+    subprocess.run(["fusermount3", "-u", "-z", path], stderr=subprocess.DEVNULL)
+
+
+class Mount:
+    """A running deployfs: .mnt (mount point), .state (store), .log()."""
+
+    def __init__(self, tmp, options="registry_check=off", store=DEMO_STORE, env=None):
+        self.tmp = str(tmp)
+        self.mnt = os.path.join(self.tmp, "mnt")
+        self.state = os.path.join(self.tmp, "state")
+        self.logpath = os.path.join(self.tmp, "deployfs.log")
+        os.makedirs(self.mnt, exist_ok=True)
+        if store and not os.path.exists(self.state):
+            shutil.copytree(store, self.state)
+        opts = "state=%s" % self.state + ("," + options if options else "")
+        self.cmd = [BIN, "-f", "-o", opts, self.mnt]
+        self.env = env
+        self.proc = None
+
+    def start(self):
+        self.logf = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=self.env)
+        try:
+            wait_for_mount(self.mnt, self.proc)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        umount(self.mnt)
+        if getattr(self, "logf", None):
+            self.logf.close()
+        return self.proc.returncode if self.proc else None
+
+    def log(self):
+        with open(self.logpath, errors="replace") as f:
+            return f.read()
+
+    def path(self, *parts):
+        return os.path.join(self.mnt, *parts)
+
+    def app(self, *parts, env="prod", app="web"):
+        return self.path("environments", env, "apps", app, *parts)
+
+    def image(self, *parts, image=DEBIAN):
+        return self.path("images", image, *parts)
+
+    def doc(self, kind, oid):
+        with open(os.path.join(self.state, kind, oid + ".json")) as f:
+            return json.load(f)
+
+    def store_snapshot(self):
+        """Every document in the store, by relative path, as parsed JSON."""
+        out = {}
+        for kind in ("environments", "apps", "registries", "images"):
+            d = os.path.join(self.state, kind)
+            for name in sorted(os.listdir(d)):
+                if name.endswith(".json") and not name.startswith("."):
+                    with open(os.path.join(d, name)) as f:
+                        out[kind + "/" + name] = json.load(f)
+        return out
+
+
+@pytest.fixture
+def mount(tmp_path):
+    """deployfs on a copy of the demo store, registry_check=off."""
+    m = Mount(tmp_path).start()
+    yield m
+    m.stop()
+
+
+@pytest.fixture
+def make_mount(tmp_path):
+    """Factory for mounts with other options; all are stopped at the end."""
+    mounts = []
+
+    def make(options="registry_check=off", sub="m", **kw):
+        m = Mount(tmp_path / sub, options=options, **kw)
+        mounts.append(m)
+        return m.start()
+
+    yield make
+    for m in reversed(mounts):
+        m.stop()
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def sh(cmd, cwd=None, check=False, timeout=30, input=None):
+    """Run a shell command (real bash); returns CompletedProcess with text."""
+    return subprocess.run(["bash", "-c", cmd], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, check=check, input=input)

@@ -1,0 +1,52 @@
+"""The mounted tree on the demo store: what a user sees first."""
+import errno
+import os
+
+import pytest
+
+from conftest import DEBIAN, PROD, WEB, read, sh
+
+
+def test_tree_top(mount):
+    assert sorted(os.listdir(mount.mnt)) == [".deployfs", "environments", "images", "registries"]
+    assert sorted(os.listdir(mount.path("environments"))) == ["prod", "staging"]
+
+
+def test_app_values(mount):
+    assert read(mount.app("image")) == "nginx\n"
+    assert read(mount.app("tag")) == "1.25-alpine\n"
+    assert read(mount.app("ref")) == "nginx:1.25-alpine\n"
+    assert read(mount.app("registry")) == ""
+    assert os.stat(mount.app("registry")).st_size == 0
+    assert read(mount.app("id")) == WEB + "\n"
+    assert read(mount.app("resources", "cpu")) == "1000\n"
+    assert read(mount.path("environments", "prod", "id")) == PROD + "\n"
+
+
+def test_echo_tag_commits_once(mount):
+    before = mount.doc("apps", WEB)
+    r = sh("echo 1.26-alpine > tag", cwd=mount.app())
+    assert r.returncode == 0, r.stderr
+    after = mount.doc("apps", WEB)
+    assert after["source"]["image"] == {"name": "nginx", "tag": "1.26-alpine"}
+    assert after["version"] == before["version"] + 1
+    assert read(mount.app("tag")) == "1.26-alpine\n"
+    assert read(mount.app("ref")) == "nginx:1.26-alpine\n"
+    assert read(mount.app("error")) == ""
+
+
+def test_bad_tag_is_refused_and_changes_nothing(mount):
+    before = mount.store_snapshot()
+    r = sh('echo "v2 beta" > tag', cwd=mount.app())
+    assert r.returncode == 1
+    assert "Invalid argument" in r.stderr
+    assert mount.store_snapshot() == before
+    assert read(mount.app("error")) == \
+        'tag "v2 beta": tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\n'
+    assert 'tag "v2 beta": tags are' in mount.log()
+
+
+def test_read_only_file_is_eacces_for_root(mount):
+    with pytest.raises(PermissionError) as e:
+        open(mount.app("version"), "w")
+    assert e.value.errno == errno.EACCES
