@@ -15,6 +15,8 @@
  *   out of memory                               ENOMEM
  * HTTP statuses are not failures here: any complete answer is returned with
  * its status, and the caller maps it (dfs_errno_from_http, or its own table).
+ * Redirects are not followed (a 3xx is an answer like any other), and only
+ * http and https are spoken.
  *
  * Secrets: header values, the Basic password and the body are never logged
  * nor put in an error line. The URL and the peer label may be (they name the

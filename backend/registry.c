@@ -629,9 +629,10 @@ static int resolve_endpoint(struct check *k, struct dfs_error *err)
 }
 
 /* Credentials: the caller's when it holds some (a token wins over a
- * password), else the docker config's for the endpoint asked (a mirror gets its own, never the
- * mirrored registry's). A broken docker config is logged, and the check
- * goes on anonymously: a public image still passes. */
+ * password), else the docker config's for the endpoint asked (a mirror
+ * gets its own, never the mirrored registry's: those would leak to a third
+ * party). A broken docker config is logged, and the check goes on
+ * anonymously: a public image still passes. */
 static int pick_creds(struct check *k, const struct dfs_registry_creds *creds)
 {
 	struct dfs_error e = { 0 };
@@ -1058,7 +1059,7 @@ int dfs_registry_check(struct dfs_registry_client *c, const struct dfs_reference
 	ret = dfs_error_set(err, EIO, "%s: no answer after %d requests for %s", k.peer, attempt,
 			    k.image);
 out:
-	if (ret < 0 && ret == -EACCES)
+	if (ret == -EACCES) /* never reuse what was just refused */
 		auth_drop(c, k.base, k.scope, k.who);
 	dfs_http_response_release(&r);
 	wipe_free(authz);
