@@ -202,29 +202,16 @@ def test_pinned_tag_mismatch_names_both_digests(plain, check):
                      f"{plain.host}, not to the pinned {d2}")
 
 
-def test_missing_tag(plain, check):
-    r = check(f"{plain.host}/demo/web:v9", "--insecure", plain.host)
+@pytest.mark.parametrize("ask,shown", [
+    ("demo/web:v9", "demo/web:v9"),                                  # missing tag
+    ("demo/nothing:1.0", "demo/nothing:1.0"),                        # missing repository
+    ("demo/web@sha256:" + "0" * 64, "demo/web@sha256:" + "0" * 64),  # missing digest
+    ("demo/web", "demo/web:latest"),                                 # no tag means latest
+], ids=["tag", "repository", "digest", "latest"])
+def test_not_found(plain, check, ask, shown):
+    r = check(f"{plain.host}/{ask}", "--insecure", plain.host)
     assert r.rc == errno.ENOENT, r
-    assert r.out == f"ENOENT: image {plain.host}/demo/web:v9 not found in registry {plain.host}"
-
-
-def test_missing_repository(plain, check):
-    r = check(f"{plain.host}/demo/nothing:1.0", "--insecure", plain.host)
-    assert r.rc == errno.ENOENT, r
-    assert r.line == f"image {plain.host}/demo/nothing:1.0 not found in registry {plain.host}"
-
-
-def test_missing_digest(plain, check):
-    d = "sha256:" + "0" * 64
-    r = check(f"{plain.host}/demo/web@{d}", "--insecure", plain.host)
-    assert r.rc == errno.ENOENT, r
-    assert r.line == f"image {plain.host}/demo/web@{d} not found in registry {plain.host}"
-
-
-def test_no_tag_means_latest(plain, check):
-    r = check(f"{plain.host}/demo/web", "--insecure", plain.host)
-    assert r.rc == errno.ENOENT, r
-    assert r.line == f"image {plain.host}/demo/web:latest not found in registry {plain.host}"
+    assert r.out == f"ENOENT: image {plain.host}/{shown} not found in registry {plain.host}"
 
 
 def test_plain_http_needs_insecure(plain, check):
