@@ -129,11 +129,7 @@ static int read_doc(struct local *l, enum dfs_kind k, const char *id, json_t **o
 
 static uint64_t text_hash(const char *s, size_t len)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	return h | 1;   /* never 0: 0 is "nothing recorded" */
+	return dfs_fnv1a(s, len) | 1;   /* never 0: 0 is "nothing recorded" */
 }
 
 static void remember_written(struct local *l, enum dfs_kind k, const char *id, uint64_t h)

@@ -20,13 +20,18 @@ struct dfs_map {
 	size_t live;
 };
 
+uint64_t dfs_fnv1a(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h;
+}
+
 static uint64_t hash(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
+	return dfs_fnv1a(s, strlen(s));
 }
 
 struct dfs_map *dfs_map_new(void)

@@ -4,6 +4,7 @@
 #define DEPLOYFS_MAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct dfs_map;
 
@@ -16,5 +17,8 @@ size_t dfs_map_count(const struct dfs_map *m);
 /* Iterate: start with *pos = 0; returns the next value or NULL at the end,
  * and its key in *key (borrowed). No put/del while iterating. */
 void *dfs_map_next(const struct dfs_map *m, size_t *pos, const char **key);
+
+/* 64-bit FNV-1a of len bytes: the one content hash of deployfs. */
+uint64_t dfs_fnv1a(const char *s, size_t len);
 
 #endif
