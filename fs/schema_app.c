@@ -73,6 +73,10 @@ int dfs_store_app_image(struct dfs_write *w, const char *value, struct dfs_error
 	const char *cur;
 	json_t *regdoc = NULL;
 	int has_reg, ret;
+	int is_ref = strcmp(what, "ref") == 0;
+	int is_name = is_ref || strcmp(what, "image") == 0;
+	int is_tag = is_ref || strcmp(what, "tag") == 0;
+	int is_reg = strcmp(what, "registry") == 0;
 
 	snprintf(name, sizeof(name), "%s", json_string_value(jsonpointer_get(w->doc, P_NAME)) ?: "");
 	snprintf(tag, sizeof(tag), "%s", json_string_value(jsonpointer_get(w->doc, P_TAG)) ?: "latest");
@@ -161,9 +165,15 @@ int dfs_store_app_image(struct dfs_write *w, const char *value, struct dfs_error
 		jsonpatch_append(w->patch, "add", "/source", json_object());
 	if (!jsonpointer_get(w->doc, "/source/image"))
 		jsonpatch_append(w->patch, "add", "/source/image", json_object());
-	if (append_set(w->patch, w->doc, P_NAME, name) < 0 ||
-	    append_set(w->patch, w->doc, P_TAG, tag) < 0 ||
-	    append_set(w->patch, w->doc, P_REG, has_reg ? reg : NULL) < 0)
+	/* Patch only what this write changes. The other fields were filled in
+	 * from our copy of the app, which another writer (a second daemon on
+	 * the same store, a person editing it) may have changed since: sending
+	 * them back would silently undo that change. */
+	if (((is_name || !jsonpointer_get(w->doc, P_NAME)) &&
+	     append_set(w->patch, w->doc, P_NAME, name) < 0) ||
+	    ((is_tag || !jsonpointer_get(w->doc, P_TAG)) &&
+	     append_set(w->patch, w->doc, P_TAG, tag) < 0) ||
+	    (is_reg && append_set(w->patch, w->doc, P_REG, has_reg ? reg : NULL) < 0))
 		return dfs_error_set(err, ENOMEM, "out of memory");
 	return 0;
 }
