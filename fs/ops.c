@@ -192,6 +192,8 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct dfs_node *dir = NODE(req, parent);
 	int ret = dir ? dfs_tree_unlink(FS(req)->tree, dir, name) : -ENOENT;
 
+	if (dir)
+		inval_object(FS(req), dir);   /* a property removed, or its error line */
 	fuse_reply_err(req, -ret);
 }
 
@@ -230,6 +232,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 			inval_object(fs, moved);
 		dfs_tree_forget(fs->tree, moved->ino, 1);
 	}
+	if (dir)
+		inval_object(fs, dir);   /* also when refused: the error file says why */
 	fuse_reply_err(req, -ret);
 }
 
@@ -319,6 +323,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			dfs_tree_forget(fs->tree, n->ino, 1);
 	}
 	if (ret < 0) {
+		if (dir)
+			inval_object(fs, dir);   /* a refused property: the error file says why */
 		fuse_reply_err(req, -ret);
 		return;
 	}
