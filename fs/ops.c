@@ -26,7 +26,7 @@
 struct vfh {
 	int truncated;   /* O_TRUNC or ftruncate(0): closing with no write removes */
 	int written;     /* the value was committed */
-	int failed;      /* a write was refused: every later one is too */
+	int failed;      /* errno of a refused write: every later write gets it */
 };
 
 static struct dfs_fs *FS(fuse_req_t req)
@@ -366,26 +366,23 @@ static int write_value(struct dfs_fs *fs, struct dfs_node *n, struct vfh *h, con
 
 	if (!h)
 		return -EBADF;
-	if (h->failed) {
-		dfs_tree_fail(fs->tree, n, EINVAL, "%s: an earlier write on this open was "
-			      "rejected; open again and write the whole value", what);
-		return -EINVAL;
-	}
+	if (h->failed)   /* the error file already says why; a retry gets the same */
+		return -h->failed;
 	if (h->written || off != 0) {
-		h->failed = 1;
+		h->failed = EINVAL;
 		dfs_tree_fail(fs->tree, n, EINVAL, "%s: write the whole value in one write "
 			      "(a second write or an append changes nothing)", what);
 		return -EINVAL;
 	}
 	if (size > DFS_VALUE_MAX + 2) {   /* room for the "\r\n" that is dropped */
-		h->failed = 1;
+		h->failed = EFBIG;
 		dfs_tree_fail(fs->tree, n, EFBIG, "%s: a value holds at most %d bytes",
 			      what, DFS_VALUE_MAX);
 		return -EFBIG;
 	}
 	ret = dfs_tree_commit(fs->tree, n, buf, size);
 	if (ret < 0)
-		h->failed = 1;
+		h->failed = -ret;
 	else
 		h->written = 1;
 	return ret;
