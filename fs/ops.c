@@ -12,6 +12,7 @@
  */
 #include "fs.h"
 #include "tree.h"
+#include "notify.h"
 #include "log.h"
 
 #include <errno.h>
@@ -417,6 +418,22 @@ static int truncated_empty(const struct dfs_node *n, const struct vfh *h)
 	return h->truncated && !h->written && !h->failed && !n->pending;
 }
 
+/* A property created and never given a value is dropped from the listing. */
+static void drop_pending(struct dfs_fs *fs, struct dfs_node *n)
+{
+	char *name;
+	fuse_ino_t parent;
+
+	if (!n->pending)
+		return;
+	name = n->name ? strdup(n->name) : NULL;
+	parent = n->parent;
+	dfs_tree_drop_pending(fs->tree, n);
+	if (name)
+		dfs_notifier_inval_entry(fs->notifier, parent, name);
+	free(name);
+}
+
 /* FLUSH comes at every close(2) of a descriptor, and bash closes one right
  * after opening (it dup2()s the file onto stdout), before the write. So an
  * empty value is only refused here (EINVAL for a value that cannot be
@@ -430,6 +447,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (n && n->type == DFS_N_VALUE && h && truncated_empty(n, h) && !n->attr->empty_ok)
 		ret = EINVAL;
+	if (n && n->type == DFS_N_VALUE && h && h->failed)
+		drop_pending(FS(req), n);
 	fuse_reply_err(req, ret);
 }
 
@@ -448,6 +467,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 				      n->prop ? n->prop : n->attr->name);
 		inval_object(fs, n);
 	}
+	if (n && n->type == DFS_N_VALUE && h)
+		drop_pending(fs, n);
 	free(h);
 	fuse_reply_err(req, 0);
 }

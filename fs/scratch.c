@@ -194,6 +194,14 @@ int dfs_tree_unlink(struct dfs_tree *t, struct dfs_node *dir, const char *name)
 	return ret;
 }
 
+void dfs_tree_drop_pending(struct dfs_tree *t, struct dfs_node *n)
+{
+	tree_lock_both(t);
+	if (n->pending)
+		drop_scratch(t, n->parent, n->name);
+	tree_unlock_both(t);
+}
+
 int dfs_tree_scratch_write(struct dfs_tree *t, struct dfs_node *n, const char *buf, size_t len,
 			   off_t off)
 {

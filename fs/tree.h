@@ -115,6 +115,9 @@ int dfs_tree_rmdir(struct dfs_tree *t, struct dfs_node *dir, const char *name);
  * validate, check, patch. 0 or -errno; on failure the object's error file
  * and the log say why, and nothing changed. */
 int dfs_tree_commit(struct dfs_tree *t, struct dfs_node *n, const char *value, size_t len);
+/* A property created in properties/ and never written is no property: it
+ * leaves the listing (and its scratch slot), and the kernel is told. */
+void dfs_tree_drop_pending(struct dfs_tree *t, struct dfs_node *n);
 /* Record a failure that happened before a commit (a second write, EFBIG). */
 void dfs_tree_fail(struct dfs_tree *t, struct dfs_node *n, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
