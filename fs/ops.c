@@ -28,6 +28,8 @@ struct vfh {
 	int truncated;   /* O_TRUNC or ftruncate(0): closing with no write removes */
 	int written;     /* the value was committed */
 	int failed;      /* errno of a refused write: every later write gets it */
+	int idle_flushes;/* FLUSHes that found nothing written, on a truncated open */
+	int closed;      /* the close-time removal or refusal has been done */
 };
 
 static struct dfs_fs *FS(fuse_req_t req)
@@ -369,7 +371,7 @@ static int write_value(struct dfs_fs *fs, struct dfs_node *n, struct vfh *h, con
 		return -EBADF;
 	if (h->failed)   /* the error file already says why; a retry gets the same */
 		return -h->failed;
-	if (h->written || off != 0) {
+	if (h->written || h->closed || off != 0) {
 		h->failed = EINVAL;
 		dfs_tree_fail(fs->tree, n, EINVAL, "%s: write the whole value in one write "
 			      "(a second write or an append changes nothing)", what);
@@ -415,7 +417,23 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 /* Truncated and never written: `: > os_version`. */
 static int truncated_empty(const struct dfs_node *n, const struct vfh *h)
 {
-	return h->truncated && !h->written && !h->failed && !n->pending;
+	return h->truncated && !h->written && !h->failed && !h->closed && !n->pending;
+}
+
+/* The value of a truncated open closed without a write: a removal where
+ * the value may be empty, else refused. 0 or -errno. */
+static int close_empty(struct dfs_fs *fs, struct dfs_node *n, struct vfh *h)
+{
+	int ret = -EINVAL;
+
+	h->closed = 1;
+	if (n->attr->empty_ok)
+		ret = dfs_tree_commit(fs->tree, n, "", 0);
+	else
+		dfs_tree_fail(fs->tree, n, EINVAL, "%s: truncated and closed without a "
+			      "value; it cannot be empty, nothing changed",
+			      n->prop ? n->prop : n->attr->name);
+	return ret;
 }
 
 /* A property created and never given a value is dropped from the listing. */
@@ -434,22 +452,35 @@ static void drop_pending(struct dfs_fs *fs, struct dfs_node *n)
 	free(name);
 }
 
-/* FLUSH comes at every close(2) of a descriptor, and bash closes one right
- * after opening (it dup2()s the file onto stdout), before the write. So an
- * empty value is only refused here (EINVAL for a value that cannot be
- * empty, for tools that check close); it is committed at RELEASE, the
- * last close. */
+/* FLUSH comes at every close(2) of a descriptor, and a shell closes one
+ * right after opening (it dup2()s the file onto stdout), before the write.
+ * So a truncated open with no write is refused here (EINVAL for a value
+ * that cannot be empty, for tools that check close), and acted on at the
+ * second such FLUSH (the shell's own close after `: > os_version`, which
+ * must have happened when close(2) returns) or else at RELEASE, the last
+ * close, which the kernel sends without waiting. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct dfs_fs *fs = FS(req);
 	struct dfs_node *n = NODE(req, ino);
 	struct vfh *h = (struct vfh *)(uintptr_t)fi->fh;
 	int ret = 0;
 
-	if (n && n->type == DFS_N_VALUE && h && truncated_empty(n, h) && !n->attr->empty_ok)
-		ret = EINVAL;
-	if (n && n->type == DFS_N_VALUE && h && h->failed)
-		drop_pending(FS(req), n);
-	fuse_reply_err(req, ret);
+	if (!n || n->type != DFS_N_VALUE || !h) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	if (truncated_empty(n, h)) {
+		if (h->idle_flushes++ == 0)
+			ret = n->attr->empty_ok ? 0 : -EINVAL;
+		else {
+			ret = close_empty(fs, n, h);
+			inval_object(fs, n);
+		}
+	}
+	if (h->failed)
+		drop_pending(fs, n);
+	fuse_reply_err(req, -ret);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -458,17 +489,13 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct dfs_node *n = NODE(req, ino);
 	struct vfh *h = (struct vfh *)(uintptr_t)fi->fh;
 
-	if (n && n->type == DFS_N_VALUE && h && truncated_empty(n, h)) {
-		if (n->attr->empty_ok)
-			dfs_tree_commit(fs->tree, n, "", 0);
-		else
-			dfs_tree_fail(fs->tree, n, EINVAL, "%s: truncated and closed without a "
-				      "value; it cannot be empty, nothing changed",
-				      n->prop ? n->prop : n->attr->name);
-		inval_object(fs, n);
-	}
-	if (n && n->type == DFS_N_VALUE && h)
+	if (n && n->type == DFS_N_VALUE && h) {
+		if (truncated_empty(n, h)) {
+			close_empty(fs, n, h);
+			inval_object(fs, n);
+		}
 		drop_pending(fs, n);
+	}
 	free(h);
 	fuse_reply_err(req, 0);
 }
