@@ -49,7 +49,8 @@ void dfs_tree_fail(struct dfs_tree *t, struct dfs_node *n, int code, const char 
 	record(t, n, find_obj(t, n), &err);
 }
 
-int dfs_tree_commit(struct dfs_tree *t, struct dfs_node *n, const char *buf, size_t len)
+/* Validate buf as a value of n and, unless dry, commit it. */
+static int run(struct dfs_tree *t, struct dfs_node *n, const char *buf, size_t len, int dry)
 {
 	struct dfs_fs *fs = t->fs;
 	struct dfs_error err = { 0 };
@@ -96,10 +97,13 @@ int dfs_tree_commit(struct dfs_tree *t, struct dfs_node *n, const char *buf, siz
 		goto out_unlock;
 	}
 	ret = n->attr->store(&w, value, &err);
+	if (dry)
+		goto out_doc;
 	if (ret == 0)
 		ret = dfs_model_patch(fs->model, o, w.patch, w.deadline_ns, &err);
 	if (ret == 0 && w.digest[0])
 		dfs_model_set_digest(fs->model, o, w.digest);
+out_doc:
 	json_decref((json_t *)w.doc);
 out_unlock:
 	dfs_obj_wunlock(o);
@@ -108,7 +112,7 @@ out_record:
 		if (!err.code)
 			dfs_error_set(&err, -ret, "%s", strerror(-ret));
 		record(t, n, o, &err);
-	} else if (n->pending) {
+	} else if (n->pending && !dry) {
 		/* a new property exists now: it is listed from the document */
 		char key[600];
 
@@ -122,4 +126,14 @@ out_free:
 	json_decref(w.patch);
 	free(value);
 	return ret;
+}
+
+int dfs_tree_commit(struct dfs_tree *t, struct dfs_node *n, const char *buf, size_t len)
+{
+	return run(t, n, buf, len, 0);
+}
+
+int dfs_tree_check(struct dfs_tree *t, struct dfs_node *n, const char *buf, size_t len)
+{
+	return run(t, n, buf, len, 1);
 }

@@ -23,13 +23,31 @@
 
 #define TIMEOUT 3600.0
 
-/* An open of a value file for writing. */
+/* An open of a value file for writing.
+ *
+ * A value normally comes whole in the first write(2), which commits it.
+ * Two kinds of writer send one value in pieces, and their pieces are
+ * gathered and committed once:
+ * - emacs writes its buffer up to its gap and then the rest ("1.25-b",
+ *   "lpine\n"), so a first write that holds no line end and did not come
+ *   after a shell's early FLUSH (below) may be a prefix; its value is
+ *   committed at the piece that ends a line, else at fsync or close;
+ * - shells write one line per write(2) (their stdout is line-buffered), so
+ *   a multi-line value (tags) is committed at the close, each line checked
+ *   as it comes so that the shell still sees a bad one at its write.
+ * A shell's redirection opens the file, dup2()s it and closes the original
+ * before the command writes: that FLUSH before any write marks a writer
+ * that ignores errors from close, whose single-line value is committed at
+ * its first write however it ends. */
 struct vfh {
 	int truncated;   /* O_TRUNC or ftruncate(0): closing with no write removes */
 	int written;     /* the value was committed */
 	int failed;      /* errno of a refused write: every later write gets it */
+	int early_flush; /* a FLUSH came before any write (a shell's redirection) */
 	int idle_flushes;/* FLUSHes that found nothing written, on a truncated open */
 	int closed;      /* the close-time removal or refusal has been done */
+	char *buf;       /* a value arriving in pieces, not committed yet */
+	size_t len;
 };
 
 static struct dfs_fs *FS(fuse_req_t req)
@@ -151,8 +169,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			ret = -EACCES;
 		else if (attr->st_size != 0)
 			ret = -EINVAL;   /* only the whole value can be replaced */
-		else if (h)
+		else if (h) {
 			h->truncated = 1;   /* a transient empty value: never committed as such */
+			h->len = 0;         /* pieces gathered so far are gone */
+		}
 		/* A truncate on its own, without an open, changes nothing. */
 	}
 	/* mode, owner and times of value files are not the user's to set;
@@ -240,6 +260,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fuse_reply_err(req, -ret);
 }
 
+static void vfh_free(struct vfh *h)
+{
+	if (h)
+		free(h->buf);
+	free(h);
+}
+
 /* Open a value file. */
 static int open_value(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_info *fi,
 		      int created)
@@ -307,7 +334,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else if (fuse_reply_open(req, fi) == -ENOENT)
-		free((void *)(uintptr_t)fi->fh);
+		vfh_free((struct vfh *)(uintptr_t)fi->fh);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -337,7 +364,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr_timeout = TIMEOUT;
 	e.entry_timeout = TIMEOUT;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		free((void *)(uintptr_t)fi->fh);
+		vfh_free((struct vfh *)(uintptr_t)fi->fh);
 		dfs_tree_forget(fs->tree, n->ino, 1);
 	}
 }
@@ -361,34 +388,70 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/* Commit the whole value of this open. */
+static int settle(struct dfs_fs *fs, struct dfs_node *n, struct vfh *h, const char *buf,
+		  size_t size)
+{
+	int ret = dfs_tree_commit(fs->tree, n, buf, size);
+
+	if (ret < 0)
+		h->failed = -ret;
+	else
+		h->written = 1;
+	return ret;
+}
+
+static int ends_line(const char *buf, size_t size)
+{
+	return size && buf[size - 1] == '\n';
+}
+
 static int write_value(struct dfs_fs *fs, struct dfs_node *n, struct vfh *h, const char *buf,
 		       size_t size, off_t off)
 {
 	const char *what = n->prop ? n->prop : n->attr->name;
+	const char *nl;
+	char *p;
 	int ret;
 
 	if (!h)
 		return -EBADF;
 	if (h->failed)   /* the error file already says why; a retry gets the same */
 		return -h->failed;
-	if (h->written || h->closed || off != 0) {
+	if (h->written || h->closed || off != (off_t)h->len) {
 		h->failed = EINVAL;
 		dfs_tree_fail(fs->tree, n, EINVAL, "%s: write the whole value in one write "
 			      "(a second write or an append changes nothing)", what);
 		return -EINVAL;
 	}
-	if (size > DFS_VALUE_MAX + 2) {   /* room for the "\r\n" that is dropped */
+	if (size > DFS_VALUE_MAX + 2 - h->len) {   /* room for the "\r\n" that is dropped */
 		h->failed = EFBIG;
 		dfs_tree_fail(fs->tree, n, EFBIG, "%s: a value holds at most %d bytes",
 			      what, DFS_VALUE_MAX);
 		return -EFBIG;
 	}
-	ret = dfs_tree_commit(fs->tree, n, buf, size);
-	if (ret < 0)
-		h->failed = -ret;
-	else
-		h->written = 1;
-	return ret;
+	if (!h->len && !n->attr->multiline && (h->early_flush || ends_line(buf, size)))
+		return settle(fs, n, h, buf, size);   /* the whole value, in one write */
+
+	/* a piece of a value (see struct vfh) */
+	p = realloc(h->buf, h->len + size);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p + h->len, buf, size);
+	h->buf = p;
+	h->len += size;
+	if (!n->attr->multiline)
+		return ends_line(h->buf, h->len) ? settle(fs, n, h, h->buf, h->len) : 0;
+	/* the lines complete so far must hold, so that a shell sees a bad one now */
+	nl = memrchr(h->buf, '\n', h->len);
+	if (nl) {
+		ret = dfs_tree_check(fs->tree, n, h->buf, (size_t)(nl - h->buf) + 1);
+		if (ret < 0) {
+			h->failed = -ret;
+			return ret;
+		}
+	}
+	return 0;
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -417,7 +480,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 /* Truncated and never written: `: > os_version`. */
 static int truncated_empty(const struct dfs_node *n, const struct vfh *h)
 {
-	return h->truncated && !h->written && !h->failed && !h->closed && !n->pending;
+	return h->truncated && !h->written && !h->failed && !h->len && !h->closed &&
+	       !n->pending;
 }
 
 /* The value of a truncated open closed without a write: a removal where
@@ -458,7 +522,8 @@ static void drop_pending(struct dfs_fs *fs, struct dfs_node *n)
  * that cannot be empty, for tools that check close), and acted on at the
  * second such FLUSH (the shell's own close after `: > os_version`, which
  * must have happened when close(2) returns) or else at RELEASE, the last
- * close, which the kernel sends without waiting. */
+ * close, which the kernel sends without waiting. Pieces of a value (see
+ * struct vfh) are committed at the first FLUSH after them. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dfs_fs *fs = FS(req);
@@ -470,7 +535,10 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 		return;
 	}
-	if (truncated_empty(n, h)) {
+	if (h->len && !h->written && !h->failed) {
+		ret = settle(fs, n, h, h->buf, h->len);
+		inval_object(fs, n);
+	} else if (truncated_empty(n, h)) {
 		if (h->idle_flushes++ == 0)
 			ret = n->attr->empty_ok ? 0 : -EINVAL;
 		else {
@@ -478,6 +546,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			inval_object(fs, n);
 		}
 	}
+	if (!h->len && !h->written && !h->failed)
+		h->early_flush = 1;
 	if (h->failed)
 		drop_pending(fs, n);
 	fuse_reply_err(req, -ret);
@@ -490,21 +560,34 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct vfh *h = (struct vfh *)(uintptr_t)fi->fh;
 
 	if (n && n->type == DFS_N_VALUE && h) {
-		if (truncated_empty(n, h)) {
+		if (h->len && !h->written && !h->failed) {
+			settle(fs, n, h, h->buf, h->len);
+			inval_object(fs, n);
+		} else if (truncated_empty(n, h)) {
 			close_empty(fs, n, h);
 			inval_object(fs, n);
 		}
 		drop_pending(fs, n);
 	}
-	free(h);
+	vfh_free(h);
 	fuse_reply_err(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	/* values are committed durably by the write itself; scratch files
-	 * live in memory by design */
-	fuse_reply_err(req, 0);
+	struct dfs_fs *fs = FS(req);
+	struct dfs_node *n = NODE(req, ino);
+	struct vfh *h = (struct vfh *)(uintptr_t)fi->fh;
+	int ret = 0;
+
+	/* A committed value is durable already, and scratch files live in
+	 * memory by design; pieces of a value are committed now (vim and nano
+	 * fsync before they close, and report its error). */
+	if (n && n->type == DFS_N_VALUE && h && h->len && !h->written && !h->failed) {
+		ret = settle(fs, n, h, h->buf, h->len);
+		inval_object(fs, n);
+	}
+	fuse_reply_err(req, -ret);
 }
 
 struct dirh {

@@ -179,73 +179,73 @@ static int store_registry(struct dfs_write *w, const char *value, struct dfs_err
 }
 
 const struct dfs_attr dfs_env_attrs[] = {
-	{ "id",   0444, "/id",   dfs_show_ptr, NULL, 0 },
-	{ "name", 0444, "/name", dfs_show_ptr, NULL, 0 },
+	{ "id",   0444, "/id",   dfs_show_ptr, NULL, 0, 0 },
+	{ "name", 0444, "/name", dfs_show_ptr, NULL, 0, 0 },
 	{ NULL }
 };
 
 const struct dfs_attr dfs_app_attrs[] = {
-	{ "image",       0644, "/source/image/name",                 dfs_show_ptr,     dfs_store_app_image, 0 },
-	{ "tag",         0644, "/source/image/tag",                  dfs_show_ptr,     dfs_store_app_image, 0 },
-	{ "ref",         0644, NULL,                                 dfs_show_app_ref, dfs_store_app_image, 0 },
-	{ "registry",    0644, "/source/containerRegistryConfigIdRef", dfs_show_ptr,   dfs_store_app_image, 1 },
-	{ "digest",      0444, NULL,        show_digest,  NULL, 0 },
-	{ "id",          0444, "/id",       dfs_show_ptr, NULL, 0 },
-	{ "name",        0444, "/name",     dfs_show_ptr, NULL, 0 },
-	{ "hostname",    0444, "/hostname", dfs_show_ptr, NULL, 0 },
-	{ "port",        0444, "/port",     dfs_show_ptr, NULL, 0 },
-	{ "version",     0444, "/version",  dfs_show_ptr, NULL, 0 },
-	{ "created_by",  0444, "/createdBy",  dfs_show_ptr, NULL, 0 },
-	{ "modified_by", 0444, "/modifiedBy", dfs_show_ptr, NULL, 0 },
-	{ "app.json",    0444, NULL,        show_json,    NULL, 0 },
-	{ "error",       0444, NULL,        show_error,   NULL, 0 },
+	{ "image",       0644, "/source/image/name",                 dfs_show_ptr,     dfs_store_app_image, 0, 0 },
+	{ "tag",         0644, "/source/image/tag",                  dfs_show_ptr,     dfs_store_app_image, 0, 0 },
+	{ "ref",         0644, NULL,                                 dfs_show_app_ref, dfs_store_app_image, 0, 0 },
+	{ "registry",    0644, "/source/containerRegistryConfigIdRef", dfs_show_ptr,   dfs_store_app_image, 1, 0 },
+	{ "digest",      0444, NULL,        show_digest,  NULL, 0, 0 },
+	{ "id",          0444, "/id",       dfs_show_ptr, NULL, 0, 0 },
+	{ "name",        0444, "/name",     dfs_show_ptr, NULL, 0, 0 },
+	{ "hostname",    0444, "/hostname", dfs_show_ptr, NULL, 0, 0 },
+	{ "port",        0444, "/port",     dfs_show_ptr, NULL, 0, 0 },
+	{ "version",     0444, "/version",  dfs_show_ptr, NULL, 0, 0 },
+	{ "created_by",  0444, "/createdBy",  dfs_show_ptr, NULL, 0, 0 },
+	{ "modified_by", 0444, "/modifiedBy", dfs_show_ptr, NULL, 0, 0 },
+	{ "app.json",    0444, NULL,        show_json,    NULL, 0, 0 },
+	{ "error",       0444, NULL,        show_error,   NULL, 0, 0 },
 	{ NULL }
 };
 
 const struct dfs_attr dfs_resource_attrs[] = {
-	{ "cpu",     0444, "/resources/cpu",     dfs_show_ptr, NULL, 0 },
-	{ "memory",  0444, "/resources/memory",  dfs_show_ptr, NULL, 0 },
-	{ "storage", 0444, "/resources/storage", dfs_show_ptr, NULL, 0 },
+	{ "cpu",     0444, "/resources/cpu",     dfs_show_ptr, NULL, 0, 0 },
+	{ "memory",  0444, "/resources/memory",  dfs_show_ptr, NULL, 0, 0 },
+	{ "storage", 0444, "/resources/storage", dfs_show_ptr, NULL, 0, 0 },
 	{ NULL }
 };
 
 const struct dfs_attr dfs_image_attrs[] = {
-	{ "name",             0644, "/name",             dfs_show_ptr, dfs_store_image_attr, 0 },
-	{ "tags",             0644, "/tags",             dfs_show_ptr, dfs_store_image_attr, 1 },
-	{ "os_distro",        0644, "/os_distro",        dfs_show_ptr, dfs_store_image_attr, 1 },
-	{ "os_version",       0644, "/os_version",       dfs_show_ptr, dfs_store_image_attr, 1 },
-	{ "protected",        0644, "/protected",        dfs_show_ptr, dfs_store_image_attr, 0 },
-	{ "container_format", 0644, "/container_format", dfs_show_ptr, dfs_store_image_attr, 0 },
-	{ "disk_format",      0644, "/disk_format",      dfs_show_ptr, dfs_store_image_attr, 0 },
-	{ "min_disk",         0644, "/min_disk",         dfs_show_ptr, dfs_store_image_attr, 0 },
-	{ "min_ram",          0644, "/min_ram",          dfs_show_ptr, dfs_store_image_attr, 0 },
-	{ "ramdisk_id",       0644, "/ramdisk_id",       dfs_show_ptr, dfs_store_image_attr, 1 },
-	{ "kernel_id",        0644, "/kernel_id",        dfs_show_ptr, dfs_store_image_attr, 1 },
-	{ "id",          0444, "/id",          dfs_show_ptr, NULL, 0 },
-	{ "status",      0444, "/status",      dfs_show_ptr, NULL, 0 },
-	{ "visibility",  0444, "/visibility",  dfs_show_ptr, NULL, 0 },
-	{ "checksum",    0444, "/checksum",    dfs_show_ptr, NULL, 0 },
-	{ "size",        0444, "/size",        dfs_show_ptr, NULL, 0 },
-	{ "owner",       0444, "/owner",       dfs_show_ptr, NULL, 0 },
-	{ "created_at",  0444, "/created_at",  dfs_show_ptr, NULL, 0 },
-	{ "updated_at",  0444, "/updated_at",  dfs_show_ptr, NULL, 0 },
-	{ "image.json",  0444, NULL,           show_json,    NULL, 0 },
-	{ "error",       0444, NULL,           show_error,   NULL, 0 },
+	{ "name",             0644, "/name",             dfs_show_ptr, dfs_store_image_attr, 0, 0 },
+	{ "tags",             0644, "/tags",             dfs_show_ptr, dfs_store_image_attr, 1, 1 },
+	{ "os_distro",        0644, "/os_distro",        dfs_show_ptr, dfs_store_image_attr, 1, 0 },
+	{ "os_version",       0644, "/os_version",       dfs_show_ptr, dfs_store_image_attr, 1, 0 },
+	{ "protected",        0644, "/protected",        dfs_show_ptr, dfs_store_image_attr, 0, 0 },
+	{ "container_format", 0644, "/container_format", dfs_show_ptr, dfs_store_image_attr, 0, 0 },
+	{ "disk_format",      0644, "/disk_format",      dfs_show_ptr, dfs_store_image_attr, 0, 0 },
+	{ "min_disk",         0644, "/min_disk",         dfs_show_ptr, dfs_store_image_attr, 0, 0 },
+	{ "min_ram",          0644, "/min_ram",          dfs_show_ptr, dfs_store_image_attr, 0, 0 },
+	{ "ramdisk_id",       0644, "/ramdisk_id",       dfs_show_ptr, dfs_store_image_attr, 1, 0 },
+	{ "kernel_id",        0644, "/kernel_id",        dfs_show_ptr, dfs_store_image_attr, 1, 0 },
+	{ "id",          0444, "/id",          dfs_show_ptr, NULL, 0, 0 },
+	{ "status",      0444, "/status",      dfs_show_ptr, NULL, 0, 0 },
+	{ "visibility",  0444, "/visibility",  dfs_show_ptr, NULL, 0, 0 },
+	{ "checksum",    0444, "/checksum",    dfs_show_ptr, NULL, 0, 0 },
+	{ "size",        0444, "/size",        dfs_show_ptr, NULL, 0, 0 },
+	{ "owner",       0444, "/owner",       dfs_show_ptr, NULL, 0, 0 },
+	{ "created_at",  0444, "/created_at",  dfs_show_ptr, NULL, 0, 0 },
+	{ "updated_at",  0444, "/updated_at",  dfs_show_ptr, NULL, 0, 0 },
+	{ "image.json",  0444, NULL,           show_json,    NULL, 0, 0 },
+	{ "error",       0444, NULL,           show_error,   NULL, 0, 0 },
 	{ NULL }
 };
 
 const struct dfs_attr dfs_registry_attrs[] = {
-	{ "id",       0444, "/id",       dfs_show_ptr, NULL, 0 },
-	{ "url",      0644, "/url",      dfs_show_ptr, store_registry, 0 },
-	{ "username", 0644, "/username", dfs_show_ptr, store_registry, 1 },
-	{ "password", 0200, "/password", show_nothing, store_registry, 1 },
-	{ "token",    0200, "/token",    show_nothing, store_registry, 1 },
-	{ "error",    0444, NULL,        show_error,   NULL, 0 },
+	{ "id",       0444, "/id",       dfs_show_ptr, NULL, 0, 0 },
+	{ "url",      0644, "/url",      dfs_show_ptr, store_registry, 0, 0 },
+	{ "username", 0644, "/username", dfs_show_ptr, store_registry, 1, 0 },
+	{ "password", 0200, "/password", show_nothing, store_registry, 1, 0 },
+	{ "token",    0200, "/token",    show_nothing, store_registry, 1, 0 },
+	{ "error",    0444, NULL,        show_error,   NULL, 0, 0 },
 	{ NULL }
 };
 
 const struct dfs_attr dfs_meta_attrs[] = {
-	{ "version", 0444, NULL, show_version, NULL, 0 },
+	{ "version", 0444, NULL, show_version, NULL, 0, 0 },
 	{ NULL }
 };
 
@@ -256,7 +256,7 @@ static char *show_property(const struct dfs_attr *a, const struct dfs_obj *o, co
 }
 
 const struct dfs_attr dfs_property_attr = {
-	"(property)", 0644, NULL, show_property, dfs_store_image_property, 1
+	"(property)", 0644, NULL, show_property, dfs_store_image_property, 1, 0
 };
 
 const struct dfs_attr *dfs_attr_find(const struct dfs_attr *table, const char *name)

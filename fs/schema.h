@@ -51,6 +51,7 @@ struct dfs_attr {
 	dfs_show_fn show;
 	dfs_store_fn store;       /* NULL for read-only files */
 	int empty_ok;             /* an empty value is valid: a removal, or "none" */
+	int multiline;            /* one item a line (tags): shells write it a line at a time */
 };
 
 /* The tables, NULL-name terminated. */

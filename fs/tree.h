@@ -115,6 +115,9 @@ int dfs_tree_rmdir(struct dfs_tree *t, struct dfs_node *dir, const char *name);
  * validate, check, patch. 0 or -errno; on failure the object's error file
  * and the log say why, and nothing changed. */
 int dfs_tree_commit(struct dfs_tree *t, struct dfs_node *n, const char *value, size_t len);
+/* Validate value as dfs_tree_commit would, and change nothing: 0, or
+ * -errno with the error file and the log saying why. */
+int dfs_tree_check(struct dfs_tree *t, struct dfs_node *n, const char *value, size_t len);
 /* A property created in properties/ and never written is no property: it
  * leaves the listing (and its scratch slot), and the kernel is told. */
 void dfs_tree_drop_pending(struct dfs_tree *t, struct dfs_node *n);
