@@ -99,7 +99,9 @@ static int run(struct dfs_tree *t, struct dfs_node *n, const char *buf, size_t l
 	ret = n->attr->store(&w, value, &err);
 	if (dry)
 		goto out_doc;
-	if (ret == 0)
+	if (ret == 0 && json_array_size(w.patch) == 0)
+		dfs_model_set_error(fs->model, o, NULL);   /* nothing to change: no new version */
+	else if (ret == 0)
 		ret = dfs_model_patch(fs->model, o, w.patch, w.deadline_ns, &err);
 	if (ret == 0 && w.digest[0])
 		dfs_model_set_digest(fs->model, o, w.digest);
