@@ -14,6 +14,7 @@
 #include "http.h"
 #include "reference.h"
 #include "registry_internal.h"
+#include "sha256.h"
 #include "unit.h"
 
 /* ------------------------------------------------------------ challenges */
@@ -228,15 +229,15 @@ static void test_sha256(void)
 	char out[80], want[80], *a = malloc(1000000);
 	size_t i;
 
-	dfs_registry_sha256("", 0, out);
+	dfs_sha256_digest("", 0, out);
 	CHECK_STR(out, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-	dfs_registry_sha256("abc", 3, out);
+	dfs_sha256_digest("abc", 3, out);
 	CHECK_STR(out, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	if (!a)
 		return;
 	memset(a, 'a', 1000000);
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		dfs_registry_sha256(a, v[i].n, out);
+		dfs_sha256_digest(a, v[i].n, out);
 		snprintf(want, sizeof(want), "sha256:%s", v[i].hex);
 		CHECK_STR(out, want);
 	}
