@@ -406,6 +406,15 @@ static int ends_line(const char *buf, size_t size)
 	return size && buf[size - 1] == '\n';
 }
 
+/* Bytes at the end of buf that a commit may drop: "\n" or "\r\n", or a
+ * "\r" that a later "\n" would make a line end. */
+static size_t line_end(const char *buf, size_t size)
+{
+	if (size >= 2 && buf[size - 2] == '\r' && buf[size - 1] == '\n')
+		return 2;
+	return size && (buf[size - 1] == '\n' || buf[size - 1] == '\r');
+}
+
 static int write_value(struct dfs_fs *fs, struct dfs_node *n, struct vfh *h, const char *buf,
 		       size_t size, off_t off)
 {
@@ -424,7 +433,7 @@ static int write_value(struct dfs_fs *fs, struct dfs_node *n, struct vfh *h, con
 			      "(a second write or an append changes nothing)", what);
 		return -EINVAL;
 	}
-	if (size > DFS_VALUE_MAX + 2 - h->len) {   /* room for the "\r\n" that is dropped */
+	if (h->len + size - line_end(buf, size) > DFS_VALUE_MAX) {
 		h->failed = EFBIG;
 		dfs_tree_fail(fs->tree, n, EFBIG, "%s: a value holds at most %d bytes",
 			      what, DFS_VALUE_MAX);
