@@ -324,6 +324,8 @@ static double quantile(const double *v, long n, double q)
 	return v[i] + (h - (double)i) * (v[i + 1] - v[i]);
 }
 
+static void usage(void) __attribute__((noreturn));
+
 static void usage(void)
 {
 	fprintf(stderr,
