@@ -209,6 +209,11 @@ static int write_doc(struct local *l, enum dfs_kind k, const char *id, const jso
 	}
 	close(fd);
 	fd = -1;
+	/* Known as ours before it appears under its name: the watcher may wake
+	 * on the rename before this thread runs again. The file holds the
+	 * text and the newline written above. */
+	text[len] = '\n';
+	remember_written(l, k, id, text_hash(text, len + 1));
 	if (noreplace)
 		ret = renameat2(l->dirfd[k], tmp, l->dirfd[k], name, RENAME_NOREPLACE);
 	else
@@ -219,8 +224,6 @@ static int write_doc(struct local *l, enum dfs_kind k, const char *id, const jso
 	}
 	if (fsync(l->dirfd[k]) < 0)
 		log_warn("store: fsync of %s", dfs_kind_dir(k));
-	text[len] = '\n';   /* what the file holds: the text and a newline */
-	remember_written(l, k, id, text_hash(text, len + 1));
 	free(text);
 	return 0;
 out_unlink:
