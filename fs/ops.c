@@ -38,13 +38,16 @@
  * A shell's redirection opens the file, dup2()s it and closes the original
  * before the command writes: that FLUSH before any write marks a writer
  * that ignores errors from close, whose single-line value is committed at
- * its first write however it ends. */
+ * its first write however it ends. The shell's children (a command
+ * substitution, the commands of a loop) share the open and close it too,
+ * from another process: FLUSH's lock owner tells their closes from the
+ * shell's own. */
 struct vfh {
 	int truncated;   /* O_TRUNC or ftruncate(0): closing with no write removes */
 	int written;     /* the value was committed */
 	int failed;      /* errno of a refused write: every later write gets it */
 	int early_flush; /* a FLUSH came before any write (a shell's redirection) */
-	int idle_flushes;/* FLUSHes that found nothing written, on a truncated open */
+	uint64_t owner;  /* its lock owner: the shell */
 	int closed;      /* the close-time removal or refusal has been done */
 	char *buf;       /* a value arriving in pieces, not committed yet */
 	size_t len;
@@ -529,34 +532,41 @@ static void drop_pending(struct dfs_fs *fs, struct dfs_node *n)
  * right after opening (it dup2()s the file onto stdout), before the write.
  * So a truncated open with no write is refused here (EINVAL for a value
  * that cannot be empty, for tools that check close), and acted on at the
- * second such FLUSH (the shell's own close after `: > os_version`, which
- * must have happened when close(2) returns) or else at RELEASE, the last
- * close, which the kernel sends without waiting. Pieces of a value (see
- * struct vfh) are committed at the first FLUSH after them. */
+ * shell's next close of it (after `: > os_version`; close(2) waits for
+ * FLUSH, so it is done when the shell goes on) or else at RELEASE, the
+ * last close, which the kernel sends without waiting. Pieces of a value
+ * (see struct vfh) are committed at the next FLUSH, on a shell's open at
+ * the shell's own. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dfs_fs *fs = FS(req);
 	struct dfs_node *n = NODE(req, ino);
 	struct vfh *h = (struct vfh *)(uintptr_t)fi->fh;
-	int ret = 0;
+	int ret = 0, child;
 
 	if (!n || n->type != DFS_N_VALUE || !h) {
 		fuse_reply_err(req, 0);
 		return;
 	}
+	/* a close by another process than the shell: the shell still has it */
+	child = h->early_flush && fi->lock_owner != h->owner;
 	if (h->len && !h->written && !h->failed) {
-		ret = settle(fs, n, h, h->buf, h->len);
-		inval_object(fs, n);
-	} else if (truncated_empty(n, h)) {
-		if (h->idle_flushes++ == 0)
-			ret = n->attr->empty_ok ? 0 : -EINVAL;
-		else {
-			ret = close_empty(fs, n, h);
+		if (!child) {
+			ret = settle(fs, n, h, h->buf, h->len);
 			inval_object(fs, n);
 		}
+	} else if (truncated_empty(n, h)) {
+		if (h->early_flush && !child) {
+			ret = close_empty(fs, n, h);
+			inval_object(fs, n);
+		} else if (!n->attr->empty_ok) {
+			ret = -EINVAL;
+		}
 	}
-	if (!h->len && !h->written && !h->failed)
+	if (!h->early_flush && !h->len && !h->written && !h->failed) {
 		h->early_flush = 1;
+		h->owner = fi->lock_owner;
+	}
 	if (h->failed)
 		drop_pending(fs, n);
 	fuse_reply_err(req, -ret);
