@@ -279,7 +279,9 @@ static int list_byname(struct dfs_tree *t, ent_fn fn, void *arg)
 	for (size_t i = 0; i < count && !stop; i++) {
 		struct ent e = { .name = names[i], .key = key, .type = DFS_N_LINK, .link = link };
 
-		snprintf(key, sizeof(key), "B/%s", names[i]);
+		/* the target is part of the key: a name that comes to point at
+		 * another image is another node, never a stale link */
+		snprintf(key, sizeof(key), "B/%s/%s", ids[i], names[i]);
 		snprintf(link, sizeof(link), "../%s", ids[i]);
 		stop = fn(arg, &e);
 	}
