@@ -425,7 +425,8 @@ int dfs_tree_mkdir(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 	}
 	ret = dfs_check_text("registry name", name, 255, &err);
 	if (ret < 0) {
-		log_warnx("mkdir registries/%s: %s", name, err.msg);
+		/* the name failed the check: only the message quotes it safely */
+		log_warnx("mkdir in registries/: %s", err.msg);
 		return ret;
 	}
 	doc = json_pack("{s:s, s:s}", "name", name, "url", "");
