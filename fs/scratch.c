@@ -429,7 +429,7 @@ int dfs_tree_mkdir(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 		log_warnx("mkdir in registries/: %s", err.msg);
 		return ret;
 	}
-	doc = json_pack("{s:s, s:s}", "name", name, "url", "");
+	doc = json_pack("{s:s}", "name", name);   /* no url yet: url reads empty */
 	if (!doc)
 		return -ENOMEM;
 	ret = dfs_model_create(t->fs->model, DFS_REGISTRY, doc, &id,
