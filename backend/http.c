@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,12 @@ struct dfs_http {
 	pthread_mutex_t pool_lock;
 	CURL *idle[POOL_MAX];   /* protected by pool_lock */
 	size_t n_idle;          /* protected by pool_lock */
+	/* cacert= is an *extra* bundle: the system's CAs and it, as one blob,
+	 * built at the first request that names it (ca_lock) */
+	pthread_mutex_t ca_lock;
+	char *ca_path;
+	char *ca_blob;
+	size_t ca_len;
 };
 
 /* curl_global_init is not safe to race with other curl calls: refcount it
@@ -77,6 +84,7 @@ struct dfs_http *dfs_http_new(struct dfs_error *err)
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&h->share_locks[i], NULL);
 	pthread_mutex_init(&h->pool_lock, NULL);
+	pthread_mutex_init(&h->ca_lock, NULL);
 	h->share = curl_share_init();
 	if (!h->share)
 		goto free_h;
@@ -95,6 +103,9 @@ free_h:
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&h->share_locks[i]);
 	pthread_mutex_destroy(&h->pool_lock);
+	pthread_mutex_destroy(&h->ca_lock);
+	free(h->ca_path);
+	free(h->ca_blob);
 	free(h);
 undo_global:
 	pthread_mutex_lock(&global_lock);
@@ -118,6 +129,9 @@ void dfs_http_free(struct dfs_http *h)
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&h->share_locks[i]);
 	pthread_mutex_destroy(&h->pool_lock);
+	pthread_mutex_destroy(&h->ca_lock);
+	free(h->ca_path);
+	free(h->ca_blob);
 	free(h);
 
 	pthread_mutex_lock(&global_lock);
@@ -377,6 +391,69 @@ oom:
 	return -ENOMEM;
 }
 
+/* Append the file at path to *buf. 0 or -errno. */
+static int slurp(const char *path, char **buf, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char chunk[16384];
+	size_t n;
+
+	if (!f)
+		return -errno;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		char *p = realloc(*buf, *len + n + 2);
+
+		if (!p) {
+			fclose(f);
+			return -ENOMEM;
+		}
+		*buf = p;
+		memcpy(*buf + *len, chunk, n);
+		*len += n;
+	}
+	fclose(f);
+	(*buf)[(*len)++] = '\n';   /* a bundle may lack its last newline */
+	return 0;
+}
+
+/* The system's CAs plus the extra bundle at path, as one PEM blob (cached;
+ * the blob lives as long as h). 0 or -errno with err. */
+static int ca_blob(struct dfs_http *h, const char *path, struct curl_blob *blob,
+		   struct dfs_error *err)
+{
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+	const char *system = v && v->cainfo ? v->cainfo : "/etc/ssl/certs/ca-certificates.crt";
+	char *buf = NULL;
+	size_t len = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&h->ca_lock);
+	if (!h->ca_path || strcmp(h->ca_path, path) != 0) {
+		ret = slurp(path, &buf, &len);
+		if (ret < 0) {
+			dfs_error_set(err, -ret, "cacert %s: %s", path, strerror(-ret));
+			goto out;
+		}
+		if (slurp(system, &buf, &len) == -ENOMEM) {   /* no system bundle: just ours */
+			ret = dfs_error_set(err, ENOMEM, "out of memory");
+			goto out;
+		}
+		free(h->ca_path);
+		free(h->ca_blob);
+		h->ca_path = strdup(path);
+		h->ca_blob = buf;
+		h->ca_len = len;
+		buf = NULL;
+	}
+	blob->data = h->ca_blob;
+	blob->len = h->ca_len;
+	blob->flags = CURL_BLOB_NOCOPY;
+out:
+	free(buf);
+	pthread_mutex_unlock(&h->ca_lock);
+	return ret;
+}
+
 #define SETOPT(e, opt, val) do { if (curl_easy_setopt(e, opt, val) != CURLE_OK) goto bad_opt; } while (0)
 
 int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
@@ -424,8 +501,17 @@ int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
 	SETOPT(e, CURLOPT_WRITEDATA, &c);
 	SETOPT(e, CURLOPT_HEADERFUNCTION, on_header);
 	SETOPT(e, CURLOPT_HEADERDATA, &c);
-	if (req->cacert)
-		SETOPT(e, CURLOPT_CAINFO, req->cacert);
+	if (req->cacert) {
+		struct curl_blob blob;
+
+		ret = ca_blob(h, req->cacert, &blob, err);
+		if (ret < 0) {
+			pool_put(h, e);
+			curl_slist_free_all(hdrs);
+			return ret;
+		}
+		SETOPT(e, CURLOPT_CAINFO_BLOB, &blob);
+	}
 	if (req->insecure) {
 		SETOPT(e, CURLOPT_SSL_VERIFYPEER, 0L);
 		SETOPT(e, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -49,7 +49,8 @@ struct dfs_http_request {
 	size_t body_len;               /*   Content-Type in headers yourself */
 	int64_t deadline_ns;           /* CLOCK_MONOTONIC; connect and answer
 					* must both finish before it */
-	const char *cacert;            /* extra CA bundle file, or NULL: system */
+	const char *cacert;            /* extra CA bundle file, trusted besides
+					* the system's CAs, or NULL: system */
 	int insecure;                  /* 1: do not verify the TLS peer or name */
 	size_t max_body;               /* 0: DFS_HTTP_BODY_MAX; larger is EIO */
 	const char *peer;              /* how error lines name the server, e.g.
