@@ -97,6 +97,29 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	return 1;
 }
 
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Everything fuse_opt_parse and opt_proc allocated. */
+static void free_opts(struct opts *o)
+{
+	free(o->state);
+	free(o->api);
+	free(o->api_token_file);
+	free(o->glance);
+	free(o->glance_token_file);
+	free(o->cacert);
+	free(o->company);
+	free(o->registry_check);
+	free_list(o->nonopt, (size_t)o->n_nonopt);
+	free_list(o->mirrors, o->n_mirrors);
+	free_list(o->insecure, o->n_insecure);
+}
+
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] MOUNTPOINT\n"
@@ -223,30 +246,34 @@ int main(int argc, char *argv[])
 	int ret = 1;
 
 	if (fuse_opt_parse(&args, &o, dfs_opts, opt_proc) < 0)
-		return 1;
+		goto out_args;
 	if (o.show_version) {
 		printf("deployfs %s\n", DEPLOYFS_VERSION);
 		printf("FUSE library version %s\n", fuse_pkgversion());
-		return 0;
+		ret = 0;
+		goto out_args;
 	}
 	if (o.show_help) {
 		usage(argv[0]);
-		return 0;
+		ret = 0;
+		goto out_args;
 	}
 	/* [SOURCE] MOUNTPOINT: mount(8) passes the source first */
 	if (o.n_nonopt == 2 && !o.state)
 		o.state = strdup(o.nonopt[0]);
+	ret = 2;
 	if (o.n_nonopt < 1 || o.n_nonopt > 2) {
 		fprintf(stderr, "usage: %s [options] MOUNTPOINT (see --help)\n", argv[0]);
-		return 2;
+		goto out_args;
 	}
 	fuse_opt_add_arg(&args, o.nonopt[o.n_nonopt - 1]);
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
-		return 2;
+		goto out_args;
 	if (!cmd.mountpoint) {
 		fprintf(stderr, "usage: %s [options] MOUNTPOINT (see --help)\n", argv[0]);
-		return 2;
+		goto out_args;
 	}
+	ret = 1;
 	log_init(cmd.foreground, cmd.debug);
 	if (parse_config(&o, &fs.cfg) < 0)
 		goto out_args;
@@ -318,6 +345,9 @@ out_free:
 	dfs_tree_free(fs.tree);
 	dfs_model_free(fs.model);
 out_args:
+	if (fs.cfg.state != o.state)
+		free(fs.cfg.state);   /* the default store's path */
+	free_opts(&o);
 	free(cmd.mountpoint);
 	fuse_opt_free_args(&args);
 	return ret;
