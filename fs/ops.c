@@ -16,12 +16,55 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
 #define TIMEOUT 3600.0
+
+/* Every handle given to the kernel (opens for writing, open directories)
+ * is on one list: those whose RELEASE has not come when the session ends
+ * (still open, or their RELEASE was on its way) are freed by op_destroy. */
+struct handle {
+	struct handle *prev, *next;   /* handles_mu */
+	void (*free)(struct handle *h);
+};
+
+static pthread_mutex_t handles_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct handle *handles;
+
+static void handle_add(struct handle *h, void (*fn)(struct handle *))
+{
+	h->free = fn;
+	pthread_mutex_lock(&handles_mu);
+	h->prev = NULL;
+	h->next = handles;
+	if (handles)
+		handles->prev = h;
+	handles = h;
+	pthread_mutex_unlock(&handles_mu);
+}
+
+static void handle_del(struct handle *h)
+{
+	pthread_mutex_lock(&handles_mu);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&handles_mu);
+}
+
+static void op_destroy(void *userdata)
+{
+	while (handles)
+		handles->free(handles);   /* unlinks it */
+}
 
 /* An open of a value file for writing.
  *
@@ -51,6 +94,7 @@ struct vfh {
 	int closed;      /* the close-time removal or refusal has been done */
 	char *buf;       /* a value arriving in pieces, not committed yet */
 	size_t len;
+	struct handle link;
 };
 
 static struct dfs_fs *FS(fuse_req_t req)
@@ -265,9 +309,25 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void vfh_free(struct vfh *h)
 {
-	if (h)
-		free(h->buf);
+	if (!h)
+		return;
+	handle_del(&h->link);
+	free(h->buf);
 	free(h);
+}
+
+static void vfh_free_handle(struct handle *l)
+{
+	vfh_free((struct vfh *)((char *)l - offsetof(struct vfh, link)));
+}
+
+static struct vfh *vfh_new(void)
+{
+	struct vfh *h = calloc(1, sizeof(*h));
+
+	if (h)
+		handle_add(&h->link, vfh_free_handle);
+	return h;
 }
 
 /* Open a value file. */
@@ -281,7 +341,7 @@ static int open_value(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_in
 	if (acc != O_WRONLY && !(n->attr->mode & 0444))
 		return -EACCES;   /* password, token: never readable */
 	if (acc != O_RDONLY) {
-		struct vfh *h = calloc(1, sizeof(*h));
+		struct vfh *h = vfh_new();
 
 		if (!h)
 			return -ENOMEM;
@@ -612,7 +672,22 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 struct dirh {
 	struct dfs_dirent *e;
 	size_t n;
+	struct handle link;
 };
+
+static void dirh_free(struct dirh *d)
+{
+	if (!d)
+		return;
+	handle_del(&d->link);
+	dfs_tree_entries_free(d->e, d->n);
+	free(d);
+}
+
+static void dirh_free_handle(struct handle *l)
+{
+	dirh_free((struct dirh *)((char *)l - offsetof(struct dirh, link)));
+}
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -630,11 +705,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	handle_add(&d->link, dirh_free_handle);
 	fi->fh = (uintptr_t)d;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		dfs_tree_entries_free(d->e, d->n);
-		free(d);
-	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		dirh_free(d);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -678,12 +752,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
-
-	if (d) {
-		dfs_tree_entries_free(d->e, d->n);
-		free(d);
-	}
+	dirh_free((struct dirh *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -729,6 +798,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 const struct fuse_lowlevel_ops dfs_ops = {
 	.init = op_init,
+	.destroy = op_destroy,
 	.lookup = op_lookup,
 	.forget = op_forget,
 	.forget_multi = op_forget_multi,
