@@ -4,6 +4,7 @@ Every mount is started by pid and always unmounted and stopped, also when a
 test fails. The store is a fresh copy of examples/demo-store unless a test
 gives its own.
 """
+import errno
 import json
 import os
 import shutil
@@ -45,6 +46,13 @@ def wait_for_mount(path, proc, timeout=10.0):
     raise TimeoutError("deployfs did not mount %s" % path)
 
 
+def default_signals():
+    """In the daemon's child before exec: a shell's background job ignores
+    SIGINT, and libfuse keeps a signal ignored that it finds ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def umount(path):
     subprocess.run(["fusermount3", "-u", "-z", path], stderr=subprocess.DEVNULL)
 
@@ -52,13 +60,15 @@ def umount(path):
 class Mount:
     """A running deployfs: .mnt (mount point), .state (store), .log()."""
 
-    def __init__(self, tmp, options="registry_check=off", store=DEMO_STORE, env=None):
+    def __init__(self, tmp, options="registry_check=off", store=DEMO_STORE, env=None,
+                 state=None):
         self.tmp = str(tmp)
         self.mnt = os.path.join(self.tmp, "mnt")
-        self.state = os.path.join(self.tmp, "state")
+        # state: an existing store to share (another daemon's), else a copy of store
+        self.state = state or os.path.join(self.tmp, "state")
         self.logpath = os.path.join(self.tmp, "deployfs.log")
         os.makedirs(self.mnt, exist_ok=True)
-        if store and not os.path.exists(self.state):
+        if store and not state and not os.path.exists(self.state):
             shutil.copytree(store, self.state)
         opts = "state=%s" % self.state + ("," + options if options else "")
         self.cmd = [BIN, "-f", "-o", opts, self.mnt]
@@ -68,22 +78,44 @@ class Mount:
     def start(self):
         self.logf = open(self.logpath, "ab")
         self.proc = subprocess.Popen(self.cmd, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=self.env)
+                                     stdin=subprocess.DEVNULL, env=self.env,
+                                     preexec_fn=default_signals)
         try:
             wait_for_mount(self.mnt, self.proc)
         except Exception:
             self.stop()
             raise
+        self.dev = os.stat(self.mnt).st_dev
         return self
+
+    def abort(self):
+        """Abort the FUSE connection (fusectl), the one cure for a daemon
+        stuck in the kernel: its stuck requests then fail with ENOTCONN."""
+        conns = "/sys/fs/fuse/connections"
+        if not os.listdir(conns):
+            subprocess.run(["mount", "-t", "fusectl", "none", conns], stderr=subprocess.DEVNULL)
+        path = os.path.join(conns, str(os.minor(self.dev)), "abort")
+        if os.path.exists(path):
+            with open(path, "w") as f:
+                f.write("1")
+
+    def kill(self, sig=signal.SIGKILL, timeout=10):
+        """Send sig and wait for the daemon to exit; a daemon that cannot
+        exit (a thread stuck in the kernel) has its connection aborted."""
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.abort()
+            self.proc.kill()
+            return self.proc.wait(timeout)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.kill(signal.SIGTERM)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                pass
         umount(self.mnt)
         if getattr(self, "logf", None):
             self.logf.close()
@@ -92,6 +124,18 @@ class Mount:
     def log(self):
         with open(self.logpath, errors="replace") as f:
             return f.read()
+
+    def sanitizer_reports(self):
+        """Lines of the log where ASan or UBSan (a `make SAN=1` build) spoke."""
+        try:
+            text = self.log()
+        except FileNotFoundError:
+            return []
+        return [l for l in text.splitlines() if any(m in l for m in SANITIZER_MARKS)]
+
+    def store_files(self, kind):
+        """The names in the store's folder of kind (apps, images, ...)."""
+        return sorted(os.listdir(os.path.join(self.state, kind)))
 
     def path(self, *parts):
         return os.path.join(self.mnt, *parts)
@@ -118,12 +162,25 @@ class Mount:
         return out
 
 
+# What a sanitizer build (make SAN=1) writes to the daemon's log when it
+# finds a bug; a test whose daemon logged one fails.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def check_sanitizers(mounts):
+    reports = [(m.logpath, l) for m in mounts for l in m.sanitizer_reports()]
+    if reports:
+        pytest.fail("the daemon's sanitizers reported:\n" +
+                    "\n".join("%s: %s" % r for r in reports), pytrace=False)
+
+
 @pytest.fixture
 def mount(tmp_path):
     """deployfs on a copy of the demo store, registry_check=off."""
     m = Mount(tmp_path).start()
     yield m
     m.stop()
+    check_sanitizers([m])
 
 
 @pytest.fixture
@@ -139,6 +196,7 @@ def make_mount(tmp_path):
     yield make
     for m in reversed(mounts):
         m.stop()
+    check_sanitizers(mounts)
 
 
 def read(path):
@@ -150,3 +208,42 @@ def sh(cmd, cwd=None, check=False, timeout=30, input=None):
     """Run a shell command (real bash); returns CompletedProcess with text."""
     return subprocess.run(["bash", "-c", cmd], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, check=check, input=input)
+
+
+def oserror(fn, *args, **kw):
+    """The errno fn(*args) fails with, or 0 when it succeeds."""
+    try:
+        fn(*args, **kw)
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def write_fd(path, *chunks, flags=os.O_WRONLY | os.O_TRUNC):
+    """Open path, write each chunk with its own write(2), close. Returns
+    the list of results, one per write and the close last: the byte count
+    or 0 for the close, or the errno name ("EINVAL") of a failure. A
+    failed write does not stop the later ones."""
+    out = []
+    fd = os.open(path, flags, 0o644)
+    for c in chunks:
+        try:
+            out.append(os.write(fd, c))
+        except OSError as e:
+            out.append(errno.errorcode[e.errno])
+    try:
+        os.close(fd)
+        out.append(0)
+    except OSError as e:
+        out.append(errno.errorcode[e.errno])
+    return out
+
+
+def wait_until(pred, timeout=5.0, step=0.01):
+    """Poll pred() until it is true; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
