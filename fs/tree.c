@@ -525,6 +525,45 @@ int dfs_tree_read(struct dfs_tree *t, struct dfs_node *n, char **buf, size_t *le
 	return ret;
 }
 
+int dfs_tree_hash(struct dfs_tree *t, struct dfs_node *n, uint64_t *out)
+{
+	struct dfs_obj *o = NULL;
+	uint64_t gen = 1;
+	char *buf;
+	size_t len;
+	int ret = 0;
+
+	if (n->type != DFS_N_VALUE)
+		return -EINVAL;
+	/* Under the model's read lock the object's gen cannot move, so every
+	 * thread that renders here stores the same (gen, hash) pair; the
+	 * release/acquire pair keeps a reader from taking a new gen with an
+	 * old hash. */
+	dfs_model_rdlock(t->fs->model);
+	if (n->has_obj) {
+		o = dfs_model_find(t->fs->model, n->kind, n->oid);
+		if (!o) {
+			ret = -ENOENT;
+			goto out;
+		}
+		gen = o->gen;
+	}
+	if (__atomic_load_n(&n->hash_gen, __ATOMIC_ACQUIRE) == gen) {
+		*out = __atomic_load_n(&n->hash_val, __ATOMIC_RELAXED);
+		goto out;
+	}
+	ret = tree_render(t, n, &buf, &len);
+	if (ret < 0)
+		goto out;
+	*out = dfs_hash(buf, len);
+	free(buf);
+	__atomic_store_n(&n->hash_val, *out, __ATOMIC_RELAXED);
+	__atomic_store_n(&n->hash_gen, gen, __ATOMIC_RELEASE);
+out:
+	dfs_model_unlock(t->fs->model);
+	return ret;
+}
+
 int dfs_tree_stat(struct dfs_tree *t, struct dfs_node *n, struct stat *st)
 {
 	struct dfs_obj *o = NULL;

@@ -46,6 +46,8 @@ struct dfs_node {
 	char *prop;                     /* custom property key */
 	char *link;                     /* symlink target */
 	uint64_t seen_hash;             /* content the kernel was last given (atomic) */
+	uint64_t hash_gen, hash_val;    /* content hash at object gen (atomic; see
+					 * dfs_tree_hash) */
 	int pending;                    /* a property created, not written yet */
 	/* scratch files, and pending properties: tree mutex */
 	fuse_ino_t parent;
@@ -80,6 +82,10 @@ int dfs_tree_stat(struct dfs_tree *t, struct dfs_node *n, struct stat *st);
 /* Render a value file: malloc'd *buf (caller frees) of *len bytes. Also
  * works for scratch files (a copy of their data). 0 or -errno. */
 int dfs_tree_read(struct dfs_tree *t, struct dfs_node *n, char **buf, size_t *len);
+
+/* Hash of a value file's content as served now: rendered only when its
+ * object changed since the last call. 0 or -errno. */
+int dfs_tree_hash(struct dfs_tree *t, struct dfs_node *n, uint64_t *out);
 
 /* 64-bit hash of content (FNV-1a). */
 uint64_t dfs_hash(const char *s, size_t len);
