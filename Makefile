@@ -4,6 +4,7 @@
 #   make check           unit tests, then integration tests (needs root, /dev/fuse)
 #   make check-unit      unit tests only
 #   make SAN=1 ...       the same under AddressSanitizer + UBSan (objects in build-san/)
+#   make check-valgrind  the daemon under valgrind, on the write-path tests
 #   make install         PREFIX=/usr/local, DESTDIR honoured
 #   make fuzz            libFuzzer targets (clang)
 
@@ -81,10 +82,18 @@ check-unit: $(UNIT_BIN)
 	done; \
 	echo "unit: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
 
-check-integration: deployfs
-	DEPLOYFS_BIN=$(abspath $(BIN)) $(PYTEST) -q tests/integration
+check-integration: deployfs $(BUILD)/tests/regcheck
+	DEPLOYFS_BIN=$(abspath $(BIN)) REGCHECK=$(abspath $(BUILD)/tests/regcheck) \
+		$(PYTEST) -q tests/integration
 
 check: check-unit check-integration
+
+# The daemon under valgrind, on the tests that exercise its write paths.
+VALGRIND_TESTS := tests/integration/test_smoke.py tests/integration/test_writes.py \
+                  tests/integration/test_editors.py tests/integration/test_images.py
+check-valgrind: deployfs
+	DEPLOYFS_BIN=$(abspath tests/tools/valgrind-deployfs) DEPLOYFS_REAL_BIN=$(abspath $(BIN)) \
+		$(PYTEST) -q $(VALGRIND_TESTS)
 
 bench: deployfs
 	DEPLOYFS_BIN=$(abspath $(BIN)) tests/bench/run
@@ -108,4 +117,4 @@ uninstall:
 clean:
 	rm -rf build build-san build-fuzz deployfs
 
-.PHONY: all deployfs check check-unit check-integration bench fuzz install uninstall clean
+.PHONY: all deployfs check check-unit check-integration check-valgrind bench fuzz install uninstall clean

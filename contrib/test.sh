@@ -1,10 +1,12 @@
 #!/bin/sh
 # Run every test of deployfs: installs what is missing, builds, then the
 # unit tests, the integration tests on real mounts (real registry, editors,
-# inotifywait), and the unit tests again under ASan+UBSan. Run as root.
+# inotifywait), all of them again under ASan+UBSan, and the write-path tests
+# with the daemon under valgrind. Run as root.
 set -eu
 cd "$(dirname "$0")/.."
 contrib/install-deps.sh
 make -j2
 make check
-make SAN=1 -j2 check-unit
+make SAN=1 -j2 check
+make check-valgrind

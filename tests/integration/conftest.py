@@ -7,6 +7,7 @@ gives its own.
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -126,12 +127,13 @@ class Mount:
             return f.read()
 
     def sanitizer_reports(self):
-        """Lines of the log where ASan or UBSan (a `make SAN=1` build) spoke."""
+        """Lines of the log where ASan or UBSan (a `make SAN=1` build) or valgrind spoke."""
         try:
             text = self.log()
         except FileNotFoundError:
             return []
-        return [l for l in text.splitlines() if any(m in l for m in SANITIZER_MARKS)]
+        return [l for l in text.splitlines()
+                if any(m in l for m in SANITIZER_MARKS) or VALGRIND_MARK.match(l)]
 
     def store_files(self, kind):
         """The names in the store's folder of kind (apps, images, ...)."""
@@ -165,6 +167,10 @@ class Mount:
 # What a sanitizer build (make SAN=1) writes to the daemon's log when it
 # finds a bug; a test whose daemon logged one fails.
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# What valgrind (tests/tools/valgrind-deployfs, run -q) writes when it finds
+# one: "==PID== Invalid read ...", "==PID== 16 bytes ... definitely lost ..."
+VALGRIND_MARK = re.compile(r"^==\d+== (Invalid |Conditional jump|Use of uninitialised|"
+                           r"Syscall param|Mismatched free|.*definitely lost)")
 
 
 def check_sanitizers(mounts):
