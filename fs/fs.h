@@ -31,6 +31,7 @@ struct dfs_config {
 struct fuse_session;
 struct dfs_tree;
 struct dfs_notifier;
+struct dfs_events;
 struct dfs_registry_client;
 
 struct dfs_fs {
@@ -39,6 +40,7 @@ struct dfs_fs {
 	struct dfs_model *model;
 	struct dfs_tree *tree;
 	struct dfs_notifier *notifier;
+	struct dfs_events *events;              /* .deployfs/events */
 	struct dfs_registry_client *registry;   /* NULL when registry_check=off */
 	struct dfs_backend *backends[DFS_KIND_COUNT];
 };

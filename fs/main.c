@@ -8,6 +8,7 @@
 #include "log.h"
 #include "model.h"
 #include "notify.h"
+#include "events.h"
 #include "registry.h"
 #include "tree.h"
 
@@ -287,7 +288,8 @@ int main(int argc, char *argv[])
 		fs.backends[k] = local;
 	fs.model = dfs_model_new(fs.backends, dfs_on_change, &fs);
 	fs.tree = dfs_tree_new(&fs);
-	if (!fs.model || !fs.tree)
+	fs.events = dfs_events_new();
+	if (!fs.model || !fs.tree || !fs.events)
 		goto out_free;
 	if (dfs_model_load(fs.model, dfs_deadline_ns(fs.cfg.timeout), &err) < 0) {
 		fprintf(stderr, "deployfs: cannot read the store: %s\n", err.msg);
@@ -333,6 +335,10 @@ int main(int argc, char *argv[])
 	local = NULL;
 out_unmount:
 	dfs_notifier_free(fs.notifier);
+	/* blocked event readers are answered while the session can still
+	 * take replies */
+	dfs_events_free(fs.events);
+	fs.events = NULL;
 	fuse_session_unmount(fs.se);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
@@ -342,6 +348,7 @@ out_free:
 	if (local)
 		local->ops->free(local);
 	dfs_registry_client_free(fs.registry);
+	dfs_events_free(fs.events);
 	dfs_tree_free(fs.tree);
 	dfs_model_free(fs.model);
 out_args:

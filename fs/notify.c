@@ -2,6 +2,8 @@
 #include "notify.h"
 #include "fs.h"
 #include "tree.h"
+#include "events.h"
+#include "schema.h"
 #include "log.h"
 
 #include <errno.h>
@@ -137,18 +139,121 @@ static int renamed(const json_t *old, const json_t *new_)
 	       !json_equal(json_object_get(old, "isDeleted"), json_object_get(new_, "isDeleted"));
 }
 
+/* A file's content as an event value: without its final newline; an
+ * empty file (an unset value) is null. */
+static char *event_value(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop)
+{
+	size_t len;
+	char *v = a->show(a, o, prop, &len);
+
+	if (!v || !len) {
+		free(v);
+		return NULL;
+	}
+	if (v[len - 1] == '\n')
+		v[len - 1] = '\0';
+	return v;
+}
+
+static void publish_file(struct dfs_fs *fs, const char *path, const struct dfs_attr *a,
+			 const struct dfs_obj *before, const struct dfs_obj *after,
+			 const char *prop, const char *origin)
+{
+	char *o = event_value(a, before, prop), *n = event_value(a, after, prop);
+
+	if (!(o == n || (o && n && strcmp(o, n) == 0)))
+		dfs_events_change(fs->events, path, o, n, origin);
+	free(o);
+	free(n);
+}
+
+static void publish_table(struct dfs_fs *fs, const char *dir, const char *sub,
+			  const struct dfs_attr *table, const struct dfs_obj *before,
+			  const struct dfs_obj *after, const char *origin)
+{
+	char path[1400];
+
+	for (; table->name; table++) {
+		/* values, not what derives from them (app.json, error, digest),
+		 * and never a secret */
+		if (!(table->store || table->ptr) || !(table->mode & 0444))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s%s", dir, sub, table->name);
+		publish_file(fs, path, table, before, after, NULL, origin);
+	}
+}
+
+static void publish_properties(struct dfs_fs *fs, const char *dir, const struct dfs_obj *before,
+			       const struct dfs_obj *after, const char *origin)
+{
+	const struct dfs_obj *side[2] = { before, after };
+	char path[1400];
+	const char *key;
+	json_t *v;
+
+	for (int i = 0; i < 2; i++) {
+		json_object_foreach(side[i]->doc, key, v) {
+			/* a key in both is published once, from the old side */
+			if (i == 1 && json_object_get(before->doc, key))
+				continue;
+			if (!dfs_image_is_property(key, v) &&
+			    !dfs_image_is_property(key, json_object_get(side[!i]->doc, key)))
+				continue;
+			snprintf(path, sizeof(path), "%s/properties/%s", dir, key);
+			publish_file(fs, path, &dfs_property_attr, before, after, key, origin);
+		}
+	}
+}
+
+/* One line on .deployfs/events for each file whose value changed; one for
+ * the object's directory when it was created (old null) or deleted (new
+ * null), its id standing for the other side. */
+static void publish(struct dfs_fs *fs, enum dfs_kind k, const char *id, const json_t *old,
+		    const json_t *new_, const char *origin)
+{
+	struct dfs_obj before = { .kind = k, .id = (char *)id, .doc = (json_t *)old };
+	struct dfs_obj after = { .kind = k, .id = (char *)id, .doc = (json_t *)new_ };
+	char dir[1024];
+
+	if (!fs->events)
+		return;
+	dfs_tree_object_dir(fs->tree, k, id, new_ ? new_ : old, dir, sizeof(dir));
+	if (!old || !new_) {
+		dfs_events_change(fs->events, dir, old ? id : NULL, new_ ? id : NULL, origin);
+		return;
+	}
+	switch (k) {
+	case DFS_ENV:
+		publish_table(fs, dir, "", dfs_env_attrs, &before, &after, origin);
+		break;
+	case DFS_APP:
+		publish_table(fs, dir, "", dfs_app_attrs, &before, &after, origin);
+		publish_table(fs, dir, "resources/", dfs_resource_attrs, &before, &after, origin);
+		break;
+	case DFS_IMAGE:
+		publish_table(fs, dir, "", dfs_image_attrs, &before, &after, origin);
+		publish_properties(fs, dir, &before, &after, origin);
+		break;
+	case DFS_REGISTRY:
+		publish_table(fs, dir, "", dfs_registry_attrs, &before, &after, origin);
+		break;
+	case DFS_KIND_COUNT:
+		break;
+	}
+}
+
 void dfs_on_change(void *arg, enum dfs_kind k, const char *id, const json_t *old,
 		   const json_t *new_, const char *origin)
 {
 	struct dfs_fs *fs = arg;
 
 	log_debug("change %s/%s from %s", dfs_kind_dir(k), id, origin);
-	if (!fs->tree || !fs->notifier)
-		return;
+	if (fs->tree)
+		publish(fs, k, id, old, new_, origin);
 	/* a change through the mount was invalidated by its own handler */
-	if (strcmp(origin, "mount") != 0)
-		dfs_tree_changed_nodes(fs->tree, k, id, old, new_, queue_inode, fs);
-	/* names elsewhere in the tree (images/by-name/) follow either way */
+	if (strcmp(origin, "mount") == 0 || !fs->tree || !fs->notifier)
+		return;
+	dfs_tree_changed_nodes(fs->tree, k, id, old, new_, queue_inode, fs);
 	if (renamed(old, new_) || k == DFS_IMAGE)
 		dfs_tree_stale_entries(fs->tree, k, queue_entry, fs);
 }

@@ -13,6 +13,7 @@
 #include "fs.h"
 #include "tree.h"
 #include "notify.h"
+#include "events.h"
 #include "log.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/statvfs.h>
 
 #define TIMEOUT 3600.0
@@ -377,6 +379,20 @@ static int open_node(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_inf
 		fi->direct_io = 1;   /* scratch data lives here, not in the page cache */
 		fi->fh = 0;
 		return 0;
+	case DFS_N_EVENTS: {
+		struct dfs_events_reader *r;
+
+		if ((fi->flags & O_ACCMODE) != O_RDONLY)
+			return -EACCES;
+		r = dfs_events_open(fs->events);
+		if (!r)
+			return -ENOMEM;
+		/* a stream: no page cache, no size, no seeking */
+		fi->direct_io = 1;
+		fi->nonseekable = 1;
+		fi->fh = (uintptr_t)r;
+		return 0;
+	}
 	case DFS_N_DIR:
 		return -EISDIR;
 	case DFS_N_LINK:
@@ -434,8 +450,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct dfs_node *n = NODE(req, ino);
 	char *buf = NULL;
 	size_t len = 0;
-	int ret = n ? dfs_tree_read(FS(req)->tree, n, &buf, &len) : -ENOENT;
+	int ret;
 
+	if (n && n->type == DFS_N_EVENTS) {
+		/* answered now, or later when a line comes: no thread waits */
+		dfs_events_read(FS(req)->events, (struct dfs_events_reader *)(uintptr_t)fi->fh,
+				req, size, !!(fi->flags & O_NONBLOCK));
+		return;
+	}
+	ret = n ? dfs_tree_read(FS(req)->tree, n, &buf, &len) : -ENOENT;
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -634,6 +657,12 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct dfs_node *n = NODE(req, ino);
 	struct vfh *h = (struct vfh *)(uintptr_t)fi->fh;
 
+	if (n && n->type == DFS_N_EVENTS) {
+		dfs_events_close(fs->events, (struct dfs_events_reader *)(uintptr_t)fi->fh);
+		fuse_reply_err(req, 0);
+		return;
+	}
+
 	if (n && n->type == DFS_N_VALUE && h) {
 		if (h->len && !h->written && !h->failed) {
 			settle(fs, n, h, h->buf, h->len);
@@ -795,6 +824,22 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, NULL, 0);
 }
 
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
+{
+	struct dfs_node *n = NODE(req, ino);
+
+	if (n && n->type == DFS_N_EVENTS) {
+		dfs_events_poll(FS(req)->events, (struct dfs_events_reader *)(uintptr_t)fi->fh,
+				req, ph);
+		return;
+	}
+	/* everything else is always ready */
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+	fuse_reply_poll(req, POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
+}
+
 const struct fuse_lowlevel_ops dfs_ops = {
 	.init = op_init,
 	.destroy = op_destroy,
@@ -824,4 +869,5 @@ const struct fuse_lowlevel_ops dfs_ops = {
 	.setxattr = op_setxattr,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
+	.poll = op_poll,
 };

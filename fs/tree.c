@@ -375,8 +375,11 @@ static int list_dir(struct dfs_tree *t, struct dfs_node *dir, ent_fn fn, void *a
 	case DFS_D_REG:
 		return list_attrs(dfs_registry_attrs, dir->key, 1, DFS_REGISTRY, o->id, fn, arg) ||
 		       list_scratch(t, dir, fn, arg, NULL);
-	case DFS_D_META:
-		return list_attrs(dfs_meta_attrs, dir->key, 0, 0, NULL, fn, arg);
+	case DFS_D_META: {
+		struct ent e = { .name = "events", .key = "M/events", .type = DFS_N_EVENTS };
+
+		return list_attrs(dfs_meta_attrs, dir->key, 0, 0, NULL, fn, arg) || fn(arg, &e);
+	}
 	case DFS_D_NONE:
 		break;
 	}
@@ -592,6 +595,10 @@ int dfs_tree_stat(struct dfs_tree *t, struct dfs_node *n, struct stat *st)
 		if (n->dtype == DFS_D_APP || n->dtype == DFS_D_IMAGE || n->dtype == DFS_D_PROPS ||
 		    n->dtype == DFS_D_REG || n->dtype == DFS_D_REGS)
 			st->st_mode = S_IFDIR | 0755;
+		break;
+	case DFS_N_EVENTS:
+		st->st_nlink = 1;
+		st->st_mode = S_IFREG | 0444;   /* a stream: no size */
 		break;
 	case DFS_N_LINK:
 		st->st_nlink = 1;
@@ -853,4 +860,72 @@ void dfs_tree_stale_entries(struct dfs_tree *t, enum dfs_kind k,
 		free(v[i].name);
 	}
 	free(v);
+}
+
+/* ---- where an object lives in the tree, for the events stream ---- */
+
+struct name_of {
+	const char *id;
+	char *out;
+	size_t outsz;
+	int found;
+};
+
+static int name_of_fn(void *arg, const struct ent *e)
+{
+	struct name_of *a = arg;
+
+	if (e->type != DFS_N_DIR || !e->oid || strcmp(e->oid, a->id) != 0)
+		return 0;
+	snprintf(a->out, a->outsz, "%s", e->name);
+	a->found = 1;
+	return 1;
+}
+
+/* Both locks held. The name of object id in a container directory of type
+ * dt (whose own object, for apps/, is env_id). */
+static int name_in(struct dfs_tree *t, enum dfs_dtype dt, const char *env_id, const char *id,
+		   char *out, size_t outsz)
+{
+	struct dfs_node dir = { .type = DFS_N_DIR, .dtype = dt };
+	struct name_of a = { .id = id, .out = out, .outsz = outsz };
+
+	if (env_id) {
+		dir.has_obj = 1;
+		dir.kind = DFS_ENV;
+		dir.oid = (char *)env_id;
+	}
+	list_dir(t, &dir, name_of_fn, &a);
+	return a.found;
+}
+
+void dfs_tree_object_dir(struct dfs_tree *t, enum dfs_kind k, const char *id,
+			 const json_t *doc, char *out, size_t outsz)
+{
+	static const char *const top[DFS_KIND_COUNT] = {
+		[DFS_ENV] = "environments", [DFS_APP] = "apps",
+		[DFS_REGISTRY] = "registries", [DFS_IMAGE] = "images",
+	};
+	static const enum dfs_dtype container[DFS_KIND_COUNT] = {
+		[DFS_ENV] = DFS_D_ENVS, [DFS_APP] = DFS_D_APPS,
+		[DFS_REGISTRY] = DFS_D_REGS, [DFS_IMAGE] = DFS_D_IMAGES,
+	};
+	const char *env_id = k == DFS_APP ? json_string_value(json_object_get(doc, "envIdRef")) : NULL;
+	char name[DFS_FILENAME_MAX + 1], env[DFS_FILENAME_MAX + 1];
+	int found;
+
+	tree_lock_both(t);
+	found = name_in(t, container[k], env_id, id, name, sizeof(name));
+	if (found && env_id)
+		found = name_in(t, DFS_D_ENVS, NULL, env_id, env, sizeof(env));
+	tree_unlock_both(t);
+	if (!found) {
+		/* gone: the id names it, where no listing can */
+		snprintf(out, outsz, "%s/%s", top[k], id);
+		return;
+	}
+	if (env_id)
+		snprintf(out, outsz, "environments/%s/apps/%s", env, name);
+	else
+		snprintf(out, outsz, "%s/%s", top[k], name);
 }

@@ -21,7 +21,7 @@
 #include "backend.h"
 #include "schema.h"
 
-enum dfs_ntype { DFS_N_DIR, DFS_N_VALUE, DFS_N_LINK, DFS_N_SCRATCH };
+enum dfs_ntype { DFS_N_DIR, DFS_N_VALUE, DFS_N_LINK, DFS_N_SCRATCH, DFS_N_EVENTS };
 
 enum dfs_dtype {
 	DFS_D_ROOT, DFS_D_ENVS, DFS_D_ENV, DFS_D_APPS, DFS_D_APP, DFS_D_RES,
@@ -144,6 +144,12 @@ void dfs_tree_changed_nodes(struct dfs_tree *t, enum dfs_kind k, const char *id,
  * while fn runs. */
 void dfs_tree_stale_entries(struct dfs_tree *t, enum dfs_kind k,
 			    void (*fn)(void *arg, fuse_ino_t parent, const char *name), void *arg);
+
+/* The mount-relative directory of object (k, id) as the tree names it now
+ * ("environments/prod/apps/web"); for an object that is gone, from doc (its
+ * last document). Always fills out. */
+void dfs_tree_object_dir(struct dfs_tree *t, enum dfs_kind k, const char *id,
+			 const json_t *doc, char *out, size_t outsz);
 
 /* The mount-relative path of a value file, for the log and events. */
 void dfs_tree_path(struct dfs_tree *t, struct dfs_node *n, char *out, size_t outsz);
