@@ -14,7 +14,7 @@ BINDIR    ?= $(PREFIX)/bin
 SBINDIR   ?= /sbin
 MANDIR    ?= $(PREFIX)/share/man
 PKGS      := fuse3 libcurl jansson
-PYTEST    ?= /usr/bin/python3 -m pytest
+PYTEST    ?= /usr/bin/python3 -m pytest --timeout=180
 
 CC        ?= cc
 CFLAGS    ?= -O2 -g

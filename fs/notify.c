@@ -248,12 +248,15 @@ void dfs_on_change(void *arg, enum dfs_kind k, const char *id, const json_t *old
 	struct dfs_fs *fs = arg;
 
 	log_debug("change %s/%s from %s", dfs_kind_dir(k), id, origin);
-	if (fs->tree)
-		publish(fs, k, id, old, new_, origin);
-	/* a change through the mount was invalidated by its own handler */
-	if (strcmp(origin, "mount") == 0 || !fs->tree || !fs->notifier)
+	if (!fs->tree)
 		return;
-	dfs_tree_changed_nodes(fs->tree, k, id, old, new_, queue_inode, fs);
+	publish(fs, k, id, old, new_, origin);
+	if (!fs->notifier)
+		return;
+	/* a change through the mount was invalidated by its own handler */
+	if (strcmp(origin, "mount") != 0)
+		dfs_tree_changed_nodes(fs->tree, k, id, old, new_, queue_inode, fs);
+	/* names elsewhere in the tree (images/by-name/) follow either way */
 	if (renamed(old, new_) || k == DFS_IMAGE)
 		dfs_tree_stale_entries(fs->tree, k, queue_entry, fs);
 }
