@@ -11,7 +11,6 @@
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
-SBINDIR   ?= /sbin
 MANDIR    ?= $(PREFIX)/share/man
 PKGS      := fuse3 libcurl jansson
 PYTEST    ?= /usr/bin/python3 -m pytest --timeout=180
@@ -105,14 +104,14 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c
 	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< \
 		$(wildcard backend/$*.c) backend/error.c backend/log.c $(FUZZ_EXTRA_$*) $(LDLIBS)
 
+# mount -t fuse.deployfs and /etc/fstab go through fuse3's mount.fuse3,
+# which runs `deployfs SOURCE MOUNTPOINT -o OPTIONS` from PATH.
 install: deployfs
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 deployfs $(DESTDIR)$(BINDIR)/deployfs
-	install -d $(DESTDIR)$(SBINDIR)
-	ln -sf $(BINDIR)/deployfs $(DESTDIR)$(SBINDIR)/mount.fuse.deployfs
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/deployfs $(DESTDIR)$(SBINDIR)/mount.fuse.deployfs
+	rm -f $(DESTDIR)$(BINDIR)/deployfs
 
 clean:
 	rm -rf build build-san build-fuzz deployfs

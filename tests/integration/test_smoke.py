@@ -50,3 +50,30 @@ def test_read_only_file_is_eacces_for_root(mount):
     with pytest.raises(PermissionError) as e:
         open(mount.app("version"), "w")
     assert e.value.errno == errno.EACCES
+
+
+def test_mount_t_fuse_deployfs(tmp_path):
+    """mount -t fuse.deployfs runs mount.fuse3 (with a PATH of its own, so
+    this runs that helper directly), which runs `deployfs STORE MNT -o ...`
+    from PATH: the store is the source."""
+    import shutil
+    import subprocess
+    from conftest import BIN, DEMO_STORE, umount, wait_for_mount
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "deployfs").symlink_to(BIN)
+    state, mnt = tmp_path / "state", tmp_path / "mnt"
+    shutil.copytree(DEMO_STORE, state)
+    mnt.mkdir()
+    env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ.get("PATH", "")))
+    r = subprocess.run(["mount.fuse3", str(state), str(mnt), "-t", "deployfs", "-o",
+                        "rw,noatime,registry_check=off"], env=env, capture_output=True,
+                       text=True, timeout=30)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert read(os.path.join(mnt, "environments", "prod", "apps", "web", "ref")) == \
+            "nginx:1.25-alpine\n"
+        assert any(l.split()[1] == str(mnt) and l.split()[2] == "fuse.deployfs"
+                   for l in open("/proc/mounts"))
+    finally:
+        umount(str(mnt))
