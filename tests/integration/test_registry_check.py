@@ -331,3 +331,37 @@ def test_tls_without_cacert_is_eio(make_mount, tls, no_docker_config):
     before = m.store_snapshot()
     assert oswrite(m.app("tag"), "1.25-alpine") == errno.EIO
     assert m.store_snapshot() == before
+
+
+def test_registry_that_resets_the_connection_is_eio_fast(make_mount, no_docker_config):
+    import struct
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    stop = threading.Event()
+
+    def reset():   # accept, then close with RST (SO_LINGER 0)
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c = srv.accept()[0]
+            except OSError:
+                continue
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+
+    t = threading.Thread(target=reset, daemon=True)
+    t.start()
+    try:
+        m = make_mount("registry_check=strict,timeout=5,registry_mirror=docker.io=http://127.0.0.1:%d"
+                       % srv.getsockname()[1], env=no_docker_config)
+        before = m.store_snapshot()
+        t0 = time.monotonic()
+        assert oswrite(m.app("tag"), "1.26-alpine") == errno.EIO
+        assert time.monotonic() - t0 < 2
+        assert m.store_snapshot() == before
+        assert "127.0.0.1:%d" % srv.getsockname()[1] in read(m.app("error"))
+    finally:
+        stop.set()
+        t.join()
+        srv.close()
