@@ -8,96 +8,29 @@
  * Writes (DESIGN.md, Writes): a value file takes its whole value in the
  * first write(2) at offset 0, which validates and commits it, so the
  * writer (bash included) sees any failure. The state of an open for
- * writing lives in struct vfh.
+ * writing lives in wopen.c; every handle given to the kernel is on the
+ * list of handles.c.
  */
 #include "fs.h"
 #include "tree.h"
-#include "notify.h"
 #include "events.h"
+#include "handles.h"
+#include "wopen.h"
 #include "log.h"
 
 #include <errno.h>
 #include <stddef.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <string.h>
 #include <poll.h>
 #include <sys/statvfs.h>
 
 #define TIMEOUT 3600.0
 
-/* Every handle given to the kernel (opens for writing, open directories)
- * is on one list: those whose RELEASE has not come when the session ends
- * (still open, or their RELEASE was on its way) are freed by op_destroy. */
-struct handle {
-	struct handle *prev, *next;   /* handles_mu */
-	void (*free)(struct handle *h);
-};
-
-static pthread_mutex_t handles_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct handle *handles;
-
-static void handle_add(struct handle *h, void (*fn)(struct handle *))
-{
-	h->free = fn;
-	pthread_mutex_lock(&handles_mu);
-	h->prev = NULL;
-	h->next = handles;
-	if (handles)
-		handles->prev = h;
-	handles = h;
-	pthread_mutex_unlock(&handles_mu);
-}
-
-static void handle_del(struct handle *h)
-{
-	pthread_mutex_lock(&handles_mu);
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		handles = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-	pthread_mutex_unlock(&handles_mu);
-}
-
 static void op_destroy(void *userdata)
 {
-	while (handles)
-		handles->free(handles);   /* unlinks it */
+	dfs_handles_free_all();
 }
-
-/* An open of a value file for writing.
- *
- * A value normally comes whole in the first write(2), which commits it.
- * Two kinds of writer send one value in pieces, and their pieces are
- * gathered and committed once:
- * - emacs writes its buffer up to its gap and then the rest ("1.25-b",
- *   "lpine\n"), so a first write that holds no line end and did not come
- *   after a shell's early FLUSH (below) may be a prefix; its value is
- *   committed at the piece that ends a line, else at fsync or close;
- * - shells write one line per write(2) (their stdout is line-buffered), so
- *   a multi-line value (tags) is committed at the close, each line checked
- *   as it comes so that the shell still sees a bad one at its write.
- * A shell's redirection opens the file, dup2()s it and closes the original
- * before the command writes: that FLUSH before any write marks a writer
- * that ignores errors from close, whose single-line value is committed at
- * its first write however it ends. The shell's children (a command
- * substitution, the commands of a loop) share the open and close it too,
- * from another process: FLUSH's lock owner tells their closes from the
- * shell's own. */
-struct vfh {
-	int truncated;   /* O_TRUNC or ftruncate(0): closing with no write removes */
-	int written;     /* the value was committed */
-	int failed;      /* errno of a refused write: every later write gets it */
-	int early_flush; /* a FLUSH came before any write (a shell's redirection) */
-	uint64_t owner;  /* its lock owner: the shell */
-	int closed;      /* the close-time removal or refusal has been done */
-	char *buf;       /* a value arriving in pieces, not committed yet */
-	size_t len;
-	struct handle link;
-};
 
 static struct dfs_fs *FS(fuse_req_t req)
 {
@@ -107,6 +40,12 @@ static struct dfs_fs *FS(fuse_req_t req)
 static struct dfs_node *NODE(fuse_req_t req, fuse_ino_t ino)
 {
 	return dfs_tree_get(FS(req)->tree, ino);
+}
+
+/* The open for writing of a value file's fi, or NULL (none, or no fi). */
+static struct dfs_wopen *WOPEN(const struct fuse_file_info *fi)
+{
+	return fi ? (struct dfs_wopen *)(uintptr_t)fi->fh : NULL;
 }
 
 static void reply_entry(fuse_req_t req, struct dfs_fs *fs, struct dfs_node *n)
@@ -212,17 +151,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		if (to_set & FUSE_SET_ATTR_MODE)
 			n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
 	} else if (n->type == DFS_N_VALUE && (to_set & FUSE_SET_ATTR_SIZE)) {
-		struct vfh *h = fi ? (struct vfh *)(uintptr_t)fi->fh : NULL;
-
-		if (!(n->attr->mode & 0222))
-			ret = -EACCES;
-		else if (attr->st_size != 0)
-			ret = -EINVAL;   /* only the whole value can be replaced */
-		else if (h) {
-			h->truncated = 1;   /* a transient empty value: never committed as such */
-			h->len = 0;         /* pieces gathered so far are gone */
-		}
-		/* A truncate on its own, without an open, changes nothing. */
+		ret = dfs_wopen_truncate(WOPEN(fi), n, attr->st_size);
 	}
 	/* mode, owner and times of value files are not the user's to set;
 	 * editors' fchmod must not fail the save, so it succeeds and is a no-op */
@@ -309,29 +238,6 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fuse_reply_err(req, -ret);
 }
 
-static void vfh_free(struct vfh *h)
-{
-	if (!h)
-		return;
-	handle_del(&h->link);
-	free(h->buf);
-	free(h);
-}
-
-static void vfh_free_handle(struct handle *l)
-{
-	vfh_free((struct vfh *)((char *)l - offsetof(struct vfh, link)));
-}
-
-static struct vfh *vfh_new(void)
-{
-	struct vfh *h = calloc(1, sizeof(*h));
-
-	if (h)
-		handle_add(&h->link, vfh_free_handle);
-	return h;
-}
-
 /* Open a value file. */
 static int open_value(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_info *fi,
 		      int created)
@@ -343,12 +249,11 @@ static int open_value(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_in
 	if (acc != O_WRONLY && !(n->attr->mode & 0444))
 		return -EACCES;   /* password, token: never readable */
 	if (acc != O_RDONLY) {
-		struct vfh *h = vfh_new();
+		struct dfs_wopen *w = dfs_wopen_new(n, fi->flags, created, inval_object);
 
-		if (!h)
+		if (!w)
 			return -ENOMEM;
-		h->truncated = (fi->flags & O_TRUNC) || (created && !n->pending);
-		fi->fh = (uintptr_t)h;
+		fi->fh = (uintptr_t)w;
 		fi->keep_cache = 0;
 		return 0;
 	} else {
@@ -409,7 +314,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else if (fuse_reply_open(req, fi) == -ENOENT)
-		vfh_free((struct vfh *)(uintptr_t)fi->fh);
+		dfs_wopen_free(WOPEN(fi));
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -439,7 +344,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr_timeout = TIMEOUT;
 	e.entry_timeout = TIMEOUT;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		vfh_free((struct vfh *)(uintptr_t)fi->fh);
+		dfs_wopen_free(WOPEN(fi));
 		dfs_tree_forget(fs->tree, n->ino, 1);
 	}
 }
@@ -470,81 +375,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
-/* Commit the whole value of this open. */
-static int settle(struct dfs_fs *fs, struct dfs_node *n, struct vfh *h, const char *buf,
-		  size_t size)
-{
-	int ret = dfs_tree_commit(fs->tree, n, buf, size);
-
-	if (ret < 0)
-		h->failed = -ret;
-	else
-		h->written = 1;
-	return ret;
-}
-
-static int ends_line(const char *buf, size_t size)
-{
-	return size && buf[size - 1] == '\n';
-}
-
-/* Bytes at the end of buf that a commit may drop: "\n" or "\r\n", or a
- * "\r" that a later "\n" would make a line end. */
-static size_t line_end(const char *buf, size_t size)
-{
-	if (size >= 2 && buf[size - 2] == '\r' && buf[size - 1] == '\n')
-		return 2;
-	return size && (buf[size - 1] == '\n' || buf[size - 1] == '\r');
-}
-
-static int write_value(struct dfs_fs *fs, struct dfs_node *n, struct vfh *h, const char *buf,
-		       size_t size, off_t off)
-{
-	const char *what = n->prop ? n->prop : n->attr->name;
-	const char *nl;
-	char *p;
-	int ret;
-
-	if (!h)
-		return -EBADF;
-	if (h->failed)   /* the error file already says why; a retry gets the same */
-		return -h->failed;
-	if (h->written || h->closed || off != (off_t)h->len) {
-		h->failed = EINVAL;
-		dfs_tree_fail(fs->tree, n, EINVAL, "%s: write the whole value in one write "
-			      "(a second write or an append changes nothing)", what);
-		return -EINVAL;
-	}
-	if (h->len + size - line_end(buf, size) > DFS_VALUE_MAX) {
-		h->failed = EFBIG;
-		dfs_tree_fail(fs->tree, n, EFBIG, "%s: a value holds at most %d bytes",
-			      what, DFS_VALUE_MAX);
-		return -EFBIG;
-	}
-	if (!h->len && !n->attr->multiline && (h->early_flush || ends_line(buf, size)))
-		return settle(fs, n, h, buf, size);   /* the whole value, in one write */
-
-	/* a piece of a value (see struct vfh) */
-	p = realloc(h->buf, h->len + size);
-	if (!p)
-		return -ENOMEM;
-	memcpy(p + h->len, buf, size);
-	h->buf = p;
-	h->len += size;
-	if (!n->attr->multiline)
-		return ends_line(h->buf, h->len) ? settle(fs, n, h, h->buf, h->len) : 0;
-	/* the lines complete so far must hold, so that a shell sees a bad one now */
-	nl = memrchr(h->buf, '\n', h->len);
-	if (nl) {
-		ret = dfs_tree_check(fs->tree, n, h->buf, (size_t)(nl - h->buf) + 1);
-		if (ret < 0) {
-			h->failed = -ret;
-			return ret;
-		}
-	}
-	return 0;
-}
-
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -559,7 +389,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	else if (n->type != DFS_N_VALUE)
 		ret = -EISDIR;
 	else
-		ret = write_value(fs, n, (struct vfh *)(uintptr_t)fi->fh, buf, size, off);
+		ret = dfs_wopen_write(WOPEN(fi), fs, n, buf, size, off);
 	if (n && n->type == DFS_N_VALUE)
 		inval_object(fs, n);   /* new value, or the error file's new line */
 	if (ret < 0)
@@ -568,86 +398,16 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_write(req, size);
 }
 
-/* Truncated and never written: `: > os_version`. */
-static int truncated_empty(const struct dfs_node *n, const struct vfh *h)
-{
-	return h->truncated && !h->written && !h->failed && !h->len && !h->closed &&
-	       !n->pending;
-}
-
-/* The value of a truncated open closed without a write: a removal where
- * the value may be empty, else refused. 0 or -errno. */
-static int close_empty(struct dfs_fs *fs, struct dfs_node *n, struct vfh *h)
-{
-	int ret = -EINVAL;
-
-	h->closed = 1;
-	if (n->attr->empty_ok)
-		ret = dfs_tree_commit(fs->tree, n, "", 0);
-	else
-		dfs_tree_fail(fs->tree, n, EINVAL, "%s: truncated and closed without a "
-			      "value; it cannot be empty, nothing changed",
-			      n->prop ? n->prop : n->attr->name);
-	return ret;
-}
-
-/* A property created and never given a value is dropped from the listing. */
-static void drop_pending(struct dfs_fs *fs, struct dfs_node *n)
-{
-	char *name;
-	fuse_ino_t parent;
-
-	if (!n->pending)
-		return;
-	name = n->name ? strdup(n->name) : NULL;
-	parent = n->parent;
-	dfs_tree_drop_pending(fs->tree, n);
-	if (name)
-		dfs_notifier_inval_entry(fs->notifier, parent, name);
-	free(name);
-}
-
-/* FLUSH comes at every close(2) of a descriptor, and a shell closes one
- * right after opening (it dup2()s the file onto stdout), before the write.
- * So a truncated open with no write is refused here (EINVAL for a value
- * that cannot be empty, for tools that check close), and acted on at the
- * shell's next close of it (after `: > os_version`; close(2) waits for
- * FLUSH, so it is done when the shell goes on) or else at RELEASE, the
- * last close, which the kernel sends without waiting. Pieces of a value
- * (see struct vfh) are committed at the next FLUSH, on a shell's open at
- * the shell's own. */
+/* FLUSH, RELEASE and FSYNC of an open of a value file for writing are
+ * wopen.c's: why a shell's early FLUSH or a child's close is special is
+ * told there. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dfs_fs *fs = FS(req);
 	struct dfs_node *n = NODE(req, ino);
-	struct vfh *h = (struct vfh *)(uintptr_t)fi->fh;
-	int ret = 0, child;
+	int ret = 0;
 
-	if (!n || n->type != DFS_N_VALUE || !h) {
-		fuse_reply_err(req, 0);
-		return;
-	}
-	/* a close by another process than the shell: the shell still has it */
-	child = h->early_flush && fi->lock_owner != h->owner;
-	if (h->len && !h->written && !h->failed) {
-		if (!child) {
-			ret = settle(fs, n, h, h->buf, h->len);
-			inval_object(fs, n);
-		}
-	} else if (truncated_empty(n, h)) {
-		if (h->early_flush && !child) {
-			ret = close_empty(fs, n, h);
-			inval_object(fs, n);
-		} else if (!n->attr->empty_ok) {
-			ret = -EINVAL;
-		}
-	}
-	if (!h->early_flush && !h->len && !h->written && !h->failed) {
-		h->early_flush = 1;
-		h->owner = fi->lock_owner;
-	}
-	if (h->failed)
-		drop_pending(fs, n);
+	if (n && n->type == DFS_N_VALUE)
+		ret = dfs_wopen_flush(WOPEN(fi), FS(req), n, fi->lock_owner);
 	fuse_reply_err(req, -ret);
 }
 
@@ -655,61 +415,48 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct dfs_fs *fs = FS(req);
 	struct dfs_node *n = NODE(req, ino);
-	struct vfh *h = (struct vfh *)(uintptr_t)fi->fh;
 
 	if (n && n->type == DFS_N_EVENTS) {
 		dfs_events_close(fs->events, (struct dfs_events_reader *)(uintptr_t)fi->fh);
 		fuse_reply_err(req, 0);
 		return;
 	}
-
-	if (n && n->type == DFS_N_VALUE && h) {
-		if (h->len && !h->written && !h->failed) {
-			settle(fs, n, h, h->buf, h->len);
-			inval_object(fs, n);
-		} else if (truncated_empty(n, h)) {
-			close_empty(fs, n, h);
-			inval_object(fs, n);
-		}
-		drop_pending(fs, n);
-	}
-	vfh_free(h);
+	/* the kernel does not wait for RELEASE: a failed commit is in the
+	 * error file, and the reply is 0 */
+	if (n && n->type == DFS_N_VALUE)
+		dfs_wopen_release(WOPEN(fi), fs, n);
+	else
+		dfs_wopen_free(WOPEN(fi));   /* fh is 0 for every other file */
 	fuse_reply_err(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct dfs_fs *fs = FS(req);
 	struct dfs_node *n = NODE(req, ino);
-	struct vfh *h = (struct vfh *)(uintptr_t)fi->fh;
 	int ret = 0;
 
-	/* A committed value is durable already, and scratch files live in
-	 * memory by design; pieces of a value are committed now (vim and nano
-	 * fsync before they close, and report its error). */
-	if (n && n->type == DFS_N_VALUE && h && h->len && !h->written && !h->failed) {
-		ret = settle(fs, n, h, h->buf, h->len);
-		inval_object(fs, n);
-	}
+	/* scratch files live in memory by design: nothing to do */
+	if (n && n->type == DFS_N_VALUE)
+		ret = dfs_wopen_fsync(WOPEN(fi), FS(req), n);
 	fuse_reply_err(req, -ret);
 }
 
 struct dirh {
 	struct dfs_dirent *e;
 	size_t n;
-	struct handle link;
+	struct dfs_handle link;
 };
 
 static void dirh_free(struct dirh *d)
 {
 	if (!d)
 		return;
-	handle_del(&d->link);
+	dfs_handle_del(&d->link);
 	dfs_tree_entries_free(d->e, d->n);
 	free(d);
 }
 
-static void dirh_free_handle(struct handle *l)
+static void dirh_free_handle(struct dfs_handle *l)
 {
 	dirh_free((struct dirh *)((char *)l - offsetof(struct dirh, link)));
 }
@@ -730,7 +477,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	handle_add(&d->link, dirh_free_handle);
+	dfs_handle_add(&d->link, dirh_free_handle);
 	fi->fh = (uintptr_t)d;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		dirh_free(d);
