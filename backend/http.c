@@ -314,6 +314,11 @@ static int http_fail(struct dfs_error *err, CURLcode rc, long os_errno,
 		return dfs_error_set(err, ENOMEM, "%s: out of memory reading the answer", peer);
 	if (c && c->too_big)
 		return dfs_error_set(err, EIO, "%s: answer larger than %zu bytes", peer, c->max);
+	/* a connection the server reset or closed mid-way is one failure,
+	 * whichever step of curl's saw it first (timing decides that) */
+	if (os_errno == ECONNRESET || os_errno == EPIPE || rc == CURLE_GOT_NOTHING ||
+	    rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR)
+		return dfs_error_set(err, EIO, "%s closed the connection without an answer", peer);
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
 		if (budget_ns <= 0)

@@ -311,10 +311,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct dfs_node *n = NODE(req, ino);
 	int ret = n ? open_node(FS(req), n, fi, 0) : -ENOENT;
 
-	if (ret < 0)
+	if (ret < 0) {
 		fuse_reply_err(req, -ret);
-	else if (fuse_reply_open(req, fi) == -ENOENT)
-		dfs_wopen_free(WOPEN(fi));
+	} else if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* interrupted: the kernel never had this open, no RELEASE comes */
+		if (n->type == DFS_N_EVENTS)
+			dfs_events_close(FS(req)->events,
+					 (struct dfs_events_reader *)(uintptr_t)fi->fh);
+		else
+			dfs_wopen_free(WOPEN(fi));
+	}
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
