@@ -64,6 +64,27 @@ static void share_unlock(CURL *e, curl_lock_data d, void *ud)
 	pthread_mutex_unlock(&h->share_locks[d < CURL_LOCK_DATA_LAST ? d : 0]);
 }
 
+static void global_put(void)
+{
+	pthread_mutex_lock(&global_lock);
+	if (--global_users == 0)
+		curl_global_cleanup();
+	pthread_mutex_unlock(&global_lock);
+}
+
+/* Free h (its share already cleaned up) and drop its hold on libcurl. */
+static void release(struct dfs_http *h)
+{
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&h->share_locks[i]);
+	pthread_mutex_destroy(&h->pool_lock);
+	pthread_mutex_destroy(&h->ca_lock);
+	free(h->ca_path);
+	free(h->ca_blob);
+	free(h);
+	global_put();
+}
+
 struct dfs_http *dfs_http_new(struct dfs_error *err)
 {
 	struct dfs_http *h;
@@ -100,18 +121,11 @@ struct dfs_http *dfs_http_new(struct dfs_error *err)
 free_share:
 	curl_share_cleanup(h->share);
 free_h:
-	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&h->share_locks[i]);
-	pthread_mutex_destroy(&h->pool_lock);
-	pthread_mutex_destroy(&h->ca_lock);
-	free(h->ca_path);
-	free(h->ca_blob);
-	free(h);
+	release(h);
+	dfs_error_set(err, ENOMEM, "out of memory creating the HTTP client");
+	return NULL;
 undo_global:
-	pthread_mutex_lock(&global_lock);
-	if (--global_users == 0)
-		curl_global_cleanup();
-	pthread_mutex_unlock(&global_lock);
+	global_put();
 	dfs_error_set(err, ENOMEM, "out of memory creating the HTTP client");
 	return NULL;
 }
@@ -126,18 +140,7 @@ void dfs_http_free(struct dfs_http *h)
 	for (i = 0; i < h->n_idle; i++)
 		curl_easy_cleanup(h->idle[i]);
 	curl_share_cleanup(h->share);
-	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&h->share_locks[i]);
-	pthread_mutex_destroy(&h->pool_lock);
-	pthread_mutex_destroy(&h->ca_lock);
-	free(h->ca_path);
-	free(h->ca_blob);
-	free(h);
-
-	pthread_mutex_lock(&global_lock);
-	if (--global_users == 0)
-		curl_global_cleanup();
-	pthread_mutex_unlock(&global_lock);
+	release(h);
 }
 
 static CURL *pool_get(struct dfs_http *h)

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -199,25 +200,10 @@ def test_registry_down_is_econnrefused_fast(make_mount, no_docker_config):
 
 
 def test_registry_that_never_answers_is_etimedout_within_timeout(make_mount, no_docker_config):
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    held = []
-    stop = threading.Event()
-
-    def accept():   # accept, read nothing, answer nothing
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                pass
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    try:
+    held = []   # accepted, never read, never answered
+    with FakeRegistry(held.append) as fake:
         m = make_mount("registry_check=strict,timeout=2,registry_mirror=docker.io=http://127.0.0.1:%d"
-                       % srv.getsockname()[1], env=no_docker_config)
+                       % fake.port, env=no_docker_config)
         before = m.store_snapshot()
         t0 = time.monotonic()
         assert oswrite(m.app("tag"), "1.26-alpine") == errno.ETIMEDOUT
@@ -225,12 +211,8 @@ def test_registry_that_never_answers_is_etimedout_within_timeout(make_mount, no_
         assert 1.5 < elapsed < 3.5
         assert m.store_snapshot() == before
         assert read(m.app("error")) != ""
-    finally:
-        stop.set()
-        t.join()
-        for c in held:
-            c.close()
-        srv.close()
+    for c in held:
+        c.close()
 
 
 def test_warn_logs_and_commits(make_mount, plain, no_docker_config):
@@ -255,6 +237,38 @@ def test_strict_is_the_default(make_mount, no_docker_config):
     before = m.store_snapshot()
     assert oswrite(m.app("tag"), "1.26-alpine") == errno.ECONNREFUSED
     assert m.store_snapshot() == before
+
+
+class FakeRegistry:
+    """A TCP server on 127.0.0.1 that accepts and hands each connection to
+    on_conn (keep it to hold it open, or close it); stopped on exit."""
+
+    def __init__(self, on_conn):
+        self.on_conn = on_conn
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.port = self.srv.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        self.srv.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn = self.srv.accept()[0]
+            except OSError:
+                continue
+            self.on_conn(conn)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self.srv.close()
 
 
 def private_ref(basic):
@@ -334,34 +348,18 @@ def test_tls_without_cacert_is_eio(make_mount, tls, no_docker_config):
 
 
 def test_registry_that_resets_the_connection_is_eio_fast(make_mount, no_docker_config):
-    import struct
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    stop = threading.Event()
+    def reset(conn):   # close with RST (SO_LINGER 0)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
 
-    def reset():   # accept, then close with RST (SO_LINGER 0)
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                c = srv.accept()[0]
-            except OSError:
-                continue
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            c.close()
-
-    t = threading.Thread(target=reset, daemon=True)
-    t.start()
-    try:
+    with FakeRegistry(reset) as fake:
         m = make_mount("registry_check=strict,timeout=5,registry_mirror=docker.io=http://127.0.0.1:%d"
-                       % srv.getsockname()[1], env=no_docker_config)
+                       % fake.port, env=no_docker_config)
         before = m.store_snapshot()
         t0 = time.monotonic()
         assert oswrite(m.app("tag"), "1.26-alpine") == errno.EIO
         assert time.monotonic() - t0 < 2
         assert m.store_snapshot() == before
-        assert "127.0.0.1:%d" % srv.getsockname()[1] in read(m.app("error"))
-    finally:
-        stop.set()
-        t.join()
-        srv.close()
+        assert read(m.app("error")) == \
+            "registry docker.io (mirror 127.0.0.1:%d) closed the connection without an answer\n" \
+            % fake.port
