@@ -197,7 +197,12 @@ def test_required_properties_cannot_be_emptied(mount, attr):
     assert sh(": > %s" % attr, cwd=mount.image()).returncode == 0   # bash ignores close
     assert mount.store_snapshot() == before
     assert read(mount.image("error")) == line
+    assert write_fd(mount.image(attr), b"\x01\n")[0] == "EINVAL"   # another error line
+    assert read(mount.image("error")) != line
     assert write_fd(mount.image(attr)) == ["EINVAL"]   # a tool that checks close
+    # its error line is recorded at RELEASE, which the kernel sends after
+    # close(2) returned: wait for it before the next write
+    assert wait_until(lambda: read(mount.image("error")) == line)
     assert write_fd(mount.image(attr), b"\n") == ["EINVAL", 0]
     assert read(mount.image("error")) == "%s: cannot be removed; write a value\n" % attr
     assert mount.store_snapshot() == before
