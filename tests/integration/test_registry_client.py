@@ -623,7 +623,9 @@ def test_one_client_many_threads(token, check):
               "--threads", "4", "--repeat", "25", creds=ALICE)
     assert (r.rc, r.out) == (0, token.seeds["demo/docker-list:1.0"]["digest"]), r
     assert "checks 100 " in r.err
-    assert 1 <= len(token.token_requests()) - before <= 4
+    # without the cache it would be 100; threads that miss it at the same
+    # moment each fetch one, and a busy machine may see one refetch each
+    assert 1 <= len(token.token_requests()) - before <= 8
 
 
 def test_basic_challenge_sends_credentials(recorder, check):
