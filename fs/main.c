@@ -305,12 +305,15 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(fs.se, cmd.mountpoint) != 0)
 		goto out_signals;
+	/* Before any thread starts: fork() keeps only the calling thread, so
+	 * a notifier or store watcher started earlier would not exist in the
+	 * daemon (and joining it at exit would hang). */
+	fuse_daemonize(cmd.foreground);
 	fs.notifier = dfs_notifier_new(fs.se);
 	if (!fs.notifier || dfs_model_watch(fs.model) < 0) {
-		fprintf(stderr, "deployfs: cannot watch the store for changes\n");
+		log_warnx("cannot watch the store for changes");
 		goto out_unmount;
 	}
-	fuse_daemonize(cmd.foreground);
 	log_info("mounted %s on %s (registry_check=%s)", fs.cfg.state, cmd.mountpoint,
 		 fs.cfg.registry_check == DFS_CHECK_STRICT ? "strict" :
 		 fs.cfg.registry_check == DFS_CHECK_WARN ? "warn" : "off");

@@ -1,6 +1,7 @@
 """The mounted tree on the demo store: what a user sees first."""
 import errno
 import os
+import time
 
 import pytest
 
@@ -79,5 +80,39 @@ def test_mount_t_fuse_deployfs(tmp_path):
             "nginx:1.25-alpine\n"
         assert any(l.split()[1] == str(mnt) and l.split()[2] == "fuse.deployfs"
                    for l in open("/proc/mounts"))
+        # the daemon went to the background: its threads must be there too
+        # (a change made in the store shows up)
+        import json
+        from conftest import WEB
+        doc_path = os.path.join(state, "apps", WEB + ".json")
+        with open(doc_path) as f:
+            doc = json.load(f)
+        doc["source"]["image"]["tag"] = "from-the-store"
+        with open(doc_path + ".new", "w") as f:
+            json.dump(doc, f)
+        os.rename(doc_path + ".new", doc_path)
+        tag = os.path.join(mnt, "environments", "prod", "apps", "web", "tag")
+        deadline = time.monotonic() + 10
+        while read(tag) != "from-the-store\n" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert read(tag) == "from-the-store\n"
     finally:
-        umount(str(mnt))
+        subprocess.run(["fusermount3", "-u", str(mnt)])
+    # and it exits once unmounted
+    deadline = time.monotonic() + 20
+    while daemons_of(mnt) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert daemons_of(mnt) == []
+
+
+def daemons_of(mnt):
+    """pids of processes whose command line names mnt."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if str(mnt).encode() in f.read().split(b"\0"):
+                    pids.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return pids
