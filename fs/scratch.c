@@ -268,7 +268,7 @@ static void value_to_scratch(struct dfs_tree *t, struct dfs_node *dir, struct df
 	dfs_map_del(t->bykey, src->key);
 	src->origin_key = src->key;
 	src->key = NULL;
-	src->origin_hash = dfs_hash(content, len);
+	src->origin_hash = dfs_fnv1a(content, len);
 	src->type = DFS_N_SCRATCH;
 	src->mode = S_IFREG | (src->attr->mode & 0666);
 	src->attr = NULL;
@@ -392,7 +392,7 @@ int dfs_tree_rename(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 		len = src->size;
 		/* vim putting the original back after a failed write */
 		unchanged = src->origin_key && dst->key && !strcmp(src->origin_key, dst->key) &&
-			    src->origin_hash == dfs_hash(content, len);
+			    src->origin_hash == dfs_fnv1a(content, len);
 		tree_unlock_both(t);
 		ret = unchanged ? 0 : dfs_tree_commit(t, dst, content, len);
 		tree_lock_both(t);

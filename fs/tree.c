@@ -12,14 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-uint64_t dfs_hash(const char *s, size_t len)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	return h;
-}
 
 /* ---- node table (tree mutex held) ---- */
 
@@ -528,41 +520,46 @@ int dfs_tree_read(struct dfs_tree *t, struct dfs_node *n, char **buf, size_t *le
 	return ret;
 }
 
-int dfs_tree_hash(struct dfs_tree *t, struct dfs_node *n, uint64_t *out)
+/* Model lock held (read). Every thread that renders here sees the same
+ * object gen (a writer needs the write lock to move it), so all store the
+ * same (gen, hash) pair; the release/acquire pair keeps a reader from
+ * taking a new gen with an old hash. */
+static int hash_locked(struct dfs_tree *t, struct dfs_node *n, uint64_t *out)
 {
-	struct dfs_obj *o = NULL;
+	struct dfs_obj *o;
 	uint64_t gen = 1;
 	char *buf;
 	size_t len;
-	int ret = 0;
+	int ret;
 
-	if (n->type != DFS_N_VALUE)
-		return -EINVAL;
-	/* Under the model's read lock the object's gen cannot move, so every
-	 * thread that renders here stores the same (gen, hash) pair; the
-	 * release/acquire pair keeps a reader from taking a new gen with an
-	 * old hash. */
-	dfs_model_rdlock(t->fs->model);
 	if (n->has_obj) {
 		o = dfs_model_find(t->fs->model, n->kind, n->oid);
-		if (!o) {
-			ret = -ENOENT;
-			goto out;
-		}
+		if (!o)
+			return -ENOENT;
 		gen = o->gen;
 	}
 	if (__atomic_load_n(&n->hash_gen, __ATOMIC_ACQUIRE) == gen) {
 		*out = __atomic_load_n(&n->hash_val, __ATOMIC_RELAXED);
-		goto out;
+		return 0;
 	}
 	ret = tree_render(t, n, &buf, &len);
 	if (ret < 0)
-		goto out;
-	*out = dfs_hash(buf, len);
+		return ret;
+	*out = dfs_fnv1a(buf, len);
 	free(buf);
 	__atomic_store_n(&n->hash_val, *out, __ATOMIC_RELAXED);
 	__atomic_store_n(&n->hash_gen, gen, __ATOMIC_RELEASE);
-out:
+	return 0;
+}
+
+int dfs_tree_hash(struct dfs_tree *t, struct dfs_node *n, uint64_t *out)
+{
+	int ret;
+
+	if (n->type != DFS_N_VALUE)
+		return -EINVAL;
+	dfs_model_rdlock(t->fs->model);
+	ret = hash_locked(t, n, out);
 	dfs_model_unlock(t->fs->model);
 	return ret;
 }
@@ -721,18 +718,13 @@ struct changed {
 static void check_key(struct dfs_tree *t, const char *key, struct changed *c)
 {
 	struct dfs_node *n = dfs_map_get(t->bykey, key);
-	char *buf;
-	size_t len;
+	uint64_t h;
 
 	if (!n || n->type != DFS_N_VALUE)
 		return;
-	if (tree_render(t, n, &buf, &len) == 0) {
-		uint64_t h = dfs_hash(buf, len);
-
-		free(buf);
-		if (h == __atomic_load_n(&n->seen_hash, __ATOMIC_RELAXED))
-			return;
-	}
+	/* the same cached hash an open uses: rendered once per object change */
+	if (hash_locked(t, n, &h) == 0 && h == __atomic_load_n(&n->seen_hash, __ATOMIC_RELAXED))
+		return;
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
 		fuse_ino_t *v = realloc(c->v, cap * sizeof(*v));

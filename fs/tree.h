@@ -87,8 +87,6 @@ int dfs_tree_read(struct dfs_tree *t, struct dfs_node *n, char **buf, size_t *le
  * object changed since the last call. 0 or -errno. */
 int dfs_tree_hash(struct dfs_tree *t, struct dfs_node *n, uint64_t *out);
 
-/* 64-bit hash of content (FNV-1a). */
-uint64_t dfs_hash(const char *s, size_t len);
 
 /* A snapshot of dir's entries for readdir: an array of *count entries
  * (caller frees with dfs_tree_entries_free). */
