@@ -32,7 +32,9 @@ struct dfs_events_reader {
 struct dfs_events {
 	pthread_mutex_t mu;
 	char *ring[DFS_EVENTS_BACKLOG];   /* line seq lives at ring[seq % BACKLOG] */
+	uint64_t first;                   /* number of the oldest line held */
 	uint64_t next;                    /* number of the next line published */
+	size_t bytes;                     /* held in ring[first..next) */
 	struct dfs_events_reader *readers;
 };
 
@@ -69,7 +71,18 @@ void dfs_events_free(struct dfs_events *ev)
 
 static uint64_t oldest(const struct dfs_events *ev)
 {
-	return ev->next > DFS_EVENTS_BACKLOG ? ev->next - DFS_EVENTS_BACKLOG : 0;
+	return ev->first;
+}
+
+/* ev->mu held. Forget the oldest line. */
+static void drop_oldest(struct dfs_events *ev)
+{
+	char **slot = &ev->ring[ev->first % DFS_EVENTS_BACKLOG];
+
+	ev->bytes -= strlen(*slot);
+	free(*slot);
+	*slot = NULL;
+	ev->first++;
 }
 
 static int ready(const struct dfs_events *ev, const struct dfs_events_reader *r)
@@ -145,6 +158,11 @@ void dfs_events_publish(struct dfs_events *ev, const char *line)
 
 	if (!ev)
 		return;
+	if (len + 1 > DFS_EVENTS_BYTES) {
+		log_warnx("events: a line of %zu bytes is over the %d bytes held; not published",
+			  len, DFS_EVENTS_BYTES);
+		return;
+	}
 	copy = malloc(len + 2);
 	if (!copy)
 		return;
@@ -152,8 +170,12 @@ void dfs_events_publish(struct dfs_events *ev, const char *line)
 	copy[len] = '\n';
 	copy[len + 1] = '\0';
 	pthread_mutex_lock(&ev->mu);
-	free(ev->ring[ev->next % DFS_EVENTS_BACKLOG]);
+	/* bounded by lines and by bytes: readers behind lose the oldest */
+	while (ev->next - ev->first >= DFS_EVENTS_BACKLOG ||
+	       (ev->next > ev->first && ev->bytes + len + 1 > DFS_EVENTS_BYTES))
+		drop_oldest(ev);
 	ev->ring[ev->next % DFS_EVENTS_BACKLOG] = copy;
+	ev->bytes += len + 1;
 	ev->next++;
 	for (struct dfs_events_reader *r = ev->readers; r; r = r->next) {
 		/* a reader in the middle of the line being overwritten loses it */
@@ -230,23 +252,38 @@ void dfs_events_close(struct dfs_events *ev, struct dfs_events_reader *r)
 	free(r);
 }
 
-/* Ctrl-C on a blocked reader: end its read at once. */
+/* Ctrl-C on a blocked reader: end its read at once.
+ *
+ * libfuse calls this with the request's own lock held, either from the
+ * thread that reads the INTERRUPT (the request is kept alive for the call)
+ * or at once from fuse_req_interrupt_func() when the interrupt came first.
+ * data is the events object, which outlives the session, never a reader: a
+ * reader may be closed and freed while an interrupt for its last request
+ * is on its way. The request is answered only if a reader still holds it,
+ * so it is answered exactly once. */
 static void interrupted(fuse_req_t req, void *data)
 {
-	struct dfs_events_reader *r = data;
-	struct dfs_events *ev = r->ev;
+	struct dfs_events *ev = data;
 
 	pthread_mutex_lock(&ev->mu);
-	if (r->req == req) {
-		r->req = NULL;
-		fuse_reply_err(req, EINTR);
-	}
+	for (struct dfs_events_reader *r = ev->readers; r; r = r->next)
+		if (r->req == req) {
+			r->req = NULL;
+			fuse_reply_err(req, EINTR);
+			break;
+		}
 	pthread_mutex_unlock(&ev->mu);
 }
 
 void dfs_events_read(struct dfs_events *ev, struct dfs_events_reader *r, fuse_req_t req,
 		     size_t size, int nonblock)
 {
+	/* Registered before req is visible to a publisher, which may answer
+	 * (and so free) it the moment it is stored in r. Called at once if the
+	 * interrupt already came: it finds no reader holding req and does
+	 * nothing, and the check below answers it. */
+	if (!nonblock)
+		fuse_req_interrupt_func(req, interrupted, ev);
 	pthread_mutex_lock(&ev->mu);
 	if (r->req) {
 		/* one blocked read per open: a second one waits its turn in the
@@ -255,22 +292,22 @@ void dfs_events_read(struct dfs_events *ev, struct dfs_events_reader *r, fuse_re
 		fuse_reply_err(req, EBUSY);
 		return;
 	}
-	r->req = req;
-	r->req_size = size;
-	if (ready(ev, r) || nonblock) {
-		if (!ready(ev, r)) {
-			r->req = NULL;
-			fuse_reply_err(req, EAGAIN);
-		} else {
-			serve(ev, r);
-		}
-		pthread_mutex_unlock(&ev->mu);
-		return;
+	if (ready(ev, r)) {
+		r->req = req;
+		r->req_size = size;
+		serve(ev, r);
+	} else if (nonblock) {
+		fuse_reply_err(req, EAGAIN);
+	} else if (fuse_req_interrupted(req)) {
+		/* the interrupt came before r held req: interrupted() saw
+		 * nothing to answer. Checked under ev->mu, so an interrupt that
+		 * comes later finds r->req set. */
+		fuse_reply_err(req, EINTR);
+	} else {
+		r->req = req;
+		r->req_size = size;
 	}
 	pthread_mutex_unlock(&ev->mu);
-	/* May call interrupted() at once if the interrupt already came: the
-	 * mutex is not held here for that reason. */
-	fuse_req_interrupt_func(req, interrupted, r);
 }
 
 void dfs_events_poll(struct dfs_events *ev, struct dfs_events_reader *r, fuse_req_t req,

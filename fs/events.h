@@ -4,8 +4,9 @@
  * opened, like the kernel's trace_pipe. A blocked READ holds no worker
  * thread: it is kept and answered when a line arrives (the low-level API
  * allows a deferred reply), or with EINTR when interrupted. A reader that
- * falls more than DFS_EVENTS_BACKLOG lines behind gets {"dropped":N} in
- * place of what it lost. Thread-safe; publish may be called from any
+ * falls more than DFS_EVENTS_BACKLOG lines (or DFS_EVENTS_BYTES bytes)
+ * behind gets {"dropped":N} in place of what it lost: the ring's memory is
+ * bounded by both, whatever the readers do. Thread-safe; publish may be called from any
  * thread, but never with a lock held that a FUSE handler needs.
  */
 #ifndef DEPLOYFS_EVENTS_H
@@ -15,6 +16,7 @@
 #include <fuse_lowlevel.h>
 
 #define DFS_EVENTS_BACKLOG 1024
+#define DFS_EVENTS_BYTES (4 << 20)
 
 struct dfs_events;
 struct dfs_events_reader;
