@@ -27,6 +27,7 @@ struct opts {
 	char *registry_check;
 	double timeout, poll;
 	int show_help, show_version;
+	int allow_other;      /* allow_other or allow_root was given */
 	char **nonopt;
 	int n_nonopt;
 	char **mirrors;
@@ -35,7 +36,7 @@ struct opts {
 	size_t n_insecure;
 };
 
-enum { KEY_MIRROR, KEY_INSECURE, KEY_HELP, KEY_VERSION };
+enum { KEY_MIRROR, KEY_INSECURE, KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER };
 
 #define OPT(t, f) { t, offsetof(struct opts, f), 1 }
 static const struct fuse_opt dfs_opts[] = {
@@ -51,6 +52,8 @@ static const struct fuse_opt dfs_opts[] = {
 	OPT("poll=%lf", poll),
 	FUSE_OPT_KEY("registry_mirror=", KEY_MIRROR),
 	FUSE_OPT_KEY("insecure_registry=", KEY_INSECURE),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("allow_root", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -78,6 +81,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return push(&o->mirrors, &o->n_mirrors, arg + strlen("registry_mirror="));
 	case KEY_INSECURE:
 		return push(&o->insecure, &o->n_insecure, arg + strlen("insecure_registry="));
+	case KEY_ALLOW_OTHER:
+		o->allow_other = 1;
+		return 1;   /* libfuse needs it too */
 	case KEY_HELP:
 		o->show_help = 1;
 		return 0;
@@ -268,6 +274,11 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	fuse_opt_add_arg(&args, o.nonopt[o.n_nonopt - 1]);
+	/* Others may reach the files only under the kernel's check of their
+	 * modes and owner: value files are 0644 (0200 for secrets) and owned
+	 * by the daemon's user, directories 0755. */
+	if (o.allow_other)
+		fuse_opt_add_arg(&args, "-odefault_permissions");
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out_args;
 	if (!cmd.mountpoint) {
