@@ -15,6 +15,7 @@
 #include "tree.h"
 #include "events.h"
 #include "handles.h"
+#include "notify.h"
 #include "wopen.h"
 #include "log.h"
 
@@ -188,6 +189,13 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		reply_entry(req, fs, n);
 }
 
+/* FIFOs, sockets and devices: deployfs holds values, and regular files
+ * are made by CREATE. EPERM, as for a name nothing may be created under. */
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	fuse_reply_err(req, NODE(req, parent) ? EPERM : ENOENT);
+}
+
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct dfs_node *dir = NODE(req, parent);
@@ -232,6 +240,14 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		if (moved->type == DFS_N_VALUE)
 			inval_object(fs, moved);
 		dfs_tree_forget(fs->tree, moved->ino, 1);
+	}
+	/* a value copied to another object's file: both stay where they are,
+	 * but the kernel has moved the source's entry onto the target's name.
+	 * Dropped by the notifier after this reply (from here it deadlocks on
+	 * the directories the rename holds). */
+	if (ret == 0 && dir != newdir && fs->notifier) {
+		dfs_notifier_inval_entry(fs->notifier, newparent, newname);
+		dfs_notifier_inval_entry(fs->notifier, parent, name);
 	}
 	if (dir)
 		inval_object(fs, dir);   /* also when refused: the error file says why */
@@ -602,6 +618,7 @@ const struct fuse_lowlevel_ops dfs_ops = {
 	.getattr = op_getattr,
 	.setattr = op_setattr,
 	.readlink = op_readlink,
+	.mknod = op_mknod,
 	.mkdir = op_mkdir,
 	.unlink = op_unlink,
 	.rmdir = op_rmdir,

@@ -318,6 +318,44 @@ static void scratch_to_value(struct dfs_tree *t, struct dfs_node *dir, struct df
 	dfs_map_put(t->bykey, src->key, src);
 }
 
+/* A rename between directories. A value file onto the same file of another
+ * object (`mv staging/apps/web/tag prod/apps/web/tag`) is a write of its
+ * value there; the source keeps its value, as a value file cannot be
+ * removed. A value file onto another kind of value file is EPERM, as within
+ * one directory. Anything else is EXDEV, so mv(1) copies (a property moved
+ * to an image without it is created there and removed here). */
+static int rename_across(struct dfs_tree *t, struct dfs_node *dir, const char *name,
+			 struct dfs_node *newdir, const char *newname, unsigned flags)
+{
+	struct dfs_node *src, *dst;
+	char *content = NULL;
+	size_t len = 0;
+	int ret;
+
+	tree_lock_both(t);
+	src = tree_find_child(t, dir, name);
+	dst = tree_find_child(t, newdir, newname);
+	if (!src) {
+		ret = -ENOENT;
+	} else if (!dst || src->type != DFS_N_VALUE || dst->type != DFS_N_VALUE ||
+		   src->pending || dst->pending) {
+		ret = -EXDEV;
+	} else if (src->attr != dst->attr || strcmp(name, newname) != 0) {
+		ret = -EPERM;   /* as between two value names of one object */
+	} else if (flags & RENAME_NOREPLACE) {
+		ret = -EEXIST;
+	} else if (!dst->attr->store || !(src->attr->mode & 0444)) {
+		ret = -EACCES;   /* read-only, or a secret that is never read */
+	} else {
+		ret = tree_render(t, src, &content, &len);
+	}
+	tree_unlock_both(t);
+	if (ret == 0)
+		ret = dfs_tree_commit(t, dst, content, len);
+	free(content);
+	return ret;
+}
+
 int dfs_tree_rename(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 		    struct dfs_node *newdir, const char *newname, unsigned flags)
 {
@@ -326,10 +364,10 @@ int dfs_tree_rename(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 	size_t len = 0;
 	int hidden = 0, ret = 0, unchanged = 0;
 
-	if (dir != newdir)
-		return -EXDEV;
 	if (flags & ~RENAME_NOREPLACE)
 		return -EINVAL;
+	if (dir != newdir)
+		return rename_across(t, dir, name, newdir, newname, flags);
 	tree_lock_both(t);
 	src = tree_find_child(t, dir, name);
 	dst = tree_find_hidden(t, dir, newname, &hidden);
