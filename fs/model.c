@@ -14,6 +14,7 @@ struct dfs_model {
 	struct dfs_obj **graveyard;             /* gone objects, freed with the model */
 	size_t ngrave;
 	uint64_t gen;
+	uint64_t names_gen[DFS_KIND_COUNT];
 	dfs_model_change_cb cb;
 	void *cb_arg;
 };
@@ -62,6 +63,8 @@ struct dfs_model *dfs_model_new(struct dfs_backend *const backends[DFS_KIND_COUN
 	m->cb = cb;
 	m->cb_arg = cb_arg;
 	m->gen = 1;
+	for (int k = 0; k < DFS_KIND_COUNT; k++)
+		m->names_gen[k] = 1;
 	return m;
 }
 
@@ -123,6 +126,25 @@ uint64_t dfs_model_gen(struct dfs_model *m)
 	return m->gen;
 }
 
+uint64_t dfs_model_names_gen(struct dfs_model *m, enum dfs_kind k)
+{
+	return m->names_gen[k];
+}
+
+/* Whether a change from old to doc may rename, move or hide a directory. */
+static int names_differ(const json_t *old, const json_t *doc)
+{
+	static const char *const keys[] = { "name", "envIdRef", "isDeleted" };
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		json_t *a = json_object_get(old, keys[i]), *b = json_object_get(doc, keys[i]);
+
+		if (!(a == b || (a && b && json_equal(a, b))))
+			return 1;
+	}
+	return 0;
+}
+
 static void bury(struct dfs_model *m, struct dfs_obj *o)
 {
 	struct dfs_obj **g = realloc(m->graveyard, (m->ngrave + 1) * sizeof(*g));
@@ -154,6 +176,7 @@ static json_t *set_doc(struct dfs_model *m, enum dfs_kind k, const char *id, jso
 		}
 		*changed = 1;
 		m->gen++;
+		m->names_gen[k]++;
 		return NULL;
 	}
 	old = o->doc;
@@ -163,10 +186,13 @@ static json_t *set_doc(struct dfs_model *m, enum dfs_kind k, const char *id, jso
 		o->doc = NULL;
 		*changed = 1;
 		m->gen++;
+		m->names_gen[k]++;
 		return old;
 	}
 	if (json_equal(old, doc))
 		return json_incref(old);
+	if (names_differ(old, doc))
+		m->names_gen[k]++;
 	o->doc = json_incref(doc);
 	o->gen++;
 	clock_gettime(CLOCK_REALTIME, &o->mtime);

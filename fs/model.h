@@ -64,6 +64,10 @@ struct dfs_obj *dfs_model_find(struct dfs_model *m, enum dfs_kind k, const char 
 struct dfs_obj **dfs_model_list(struct dfs_model *m, enum dfs_kind k, size_t *n);
 /* Bumped by every change; model lock held. */
 uint64_t dfs_model_gen(struct dfs_model *m);
+/* Bumped when the set of directory names of kind k may have changed: an
+ * object created or deleted, or its name, envIdRef or isDeleted changed
+ * (never 0). Model lock held. */
+uint64_t dfs_model_names_gen(struct dfs_model *m, enum dfs_kind k);
 
 /* Lock obj->wlock, waiting at most until deadline: 0 or -ETIMEDOUT. */
 int dfs_obj_wlock(struct dfs_obj *o, int64_t deadline_ns, struct dfs_error *err);

@@ -15,6 +15,9 @@
 
 /* ---- node table (tree mutex held) ---- */
 
+struct tree_names;
+static void names_clear(struct tree_names *c);
+
 struct dfs_node *tree_node_alloc(struct dfs_tree *t)
 {
 	struct dfs_node *n;
@@ -91,12 +94,13 @@ struct dfs_tree *dfs_tree_new(struct dfs_fs *fs)
 	t->bykey = dfs_map_new();
 	t->scratch = dfs_map_new();
 	t->hidden = dfs_map_new();
+	t->names = dfs_map_new();
 	clock_gettime(CLOCK_REALTIME, &t->born);
 	t->uid = getuid();
 	t->gid = getgid();
 	unused = tree_node_alloc(t);           /* ino 0 is no inode */
 	root = tree_node_alloc(t);             /* ino 1 is FUSE_ROOT_ID */
-	if (!t->bykey || !t->scratch || !t->hidden || !unused || !root) {
+	if (!t->bykey || !t->scratch || !t->hidden || !t->names || !unused || !root) {
 		dfs_tree_free(t);
 		return NULL;
 	}
@@ -118,6 +122,16 @@ void dfs_tree_free(struct dfs_tree *t)
 	dfs_map_free(t->bykey);
 	dfs_map_free(t->scratch);
 	dfs_map_free(t->hidden);
+	if (t->names) {
+		size_t pos = 0;
+		struct tree_names *c;
+
+		while ((c = dfs_map_next(t->names, &pos, NULL))) {
+			names_clear(c);
+			free(c);
+		}
+		dfs_map_free(t->names);
+	}
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 }
@@ -185,20 +199,105 @@ static int list_scratch(struct dfs_tree *t, struct dfs_node *dir, ent_fn fn, voi
 	return 0;
 }
 
-/* Siblings named after objects: envs, apps of one env, images, registries. */
-static int list_objects(struct dfs_tree *t, enum dfs_kind k, const char *env_id,
-			enum dfs_dtype dt, const char *prefix, ent_fn fn, void *arg)
+/* The names of one directory's objects, assigned once per change of the
+ * set (the model's names generation), not at every lookup: a lookup or a
+ * mkdir costs one pass over the directory's own entries. */
+struct tree_names {
+	uint64_t gen;                /* dfs_model_names_gen when built; 0: never */
+	size_t count;
+	const char **ids;            /* borrowed from the model's objects */
+	char **names;                /* malloc'd */
+	char **keys;                 /* malloc'd node keys; NULL for by-name */
+};
+
+static void names_clear(struct tree_names *c)
+{
+	for (size_t i = 0; i < c->count; i++) {
+		free(c->names[i]);
+		if (c->keys)
+			free(c->keys[i]);
+	}
+	free(c->names);
+	free(c->keys);
+	free(c->ids);
+	c->names = NULL;
+	c->keys = NULL;
+	c->ids = NULL;
+	c->count = 0;
+	c->gen = 0;
+}
+
+/* Both locks held. The cached names of the directory key, fresh at gen,
+ * or NULL (then build them). */
+static struct tree_names *names_cached(struct dfs_tree *t, const char *key, uint64_t gen,
+				       struct tree_names **slot)
+{
+	struct tree_names *c = dfs_map_get(t->names, key);
+
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (!c || dfs_map_put(t->names, key, c) < 0) {
+			free(c);
+			*slot = NULL;
+			return NULL;
+		}
+	}
+	*slot = c;
+	if (c->gen == gen)
+		return c;
+	names_clear(c);
+	return NULL;
+}
+
+/* Assign names to the count siblings in in[] into c (ids borrowed); with
+ * a prefix, also their node keys "<prefix>:<id>". */
+static int names_build(struct tree_names *c, const struct dfs_name_in *in, size_t count,
+		       const char *prefix, uint64_t gen)
+{
+	c->ids = calloc(count ? count : 1, sizeof(*c->ids));
+	c->names = calloc(count ? count : 1, sizeof(*c->names));
+	if (prefix)
+		c->keys = calloc(count ? count : 1, sizeof(*c->keys));
+	if (!c->ids || !c->names || (prefix && !c->keys) ||
+	    dfs_names_assign(in, count, c->names) < 0) {
+		free(c->names);   /* dfs_names_assign set none of them */
+		c->names = NULL;
+		names_clear(c);
+		return -ENOMEM;
+	}
+	c->count = count;
+	for (size_t i = 0; i < count; i++) {
+		c->ids[i] = in[i].id;
+		if (prefix && asprintf(&c->keys[i], "%s:%s", prefix, in[i].id) < 0) {
+			c->keys[i] = NULL;
+			names_clear(c);
+			return -ENOMEM;
+		}
+	}
+	c->gen = gen;
+	return 0;
+}
+
+/* Both locks held. The names of the objects of kind k (of env_id's apps
+ * when env_id is set), from the cache or built now. NULL on ENOMEM. */
+static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, const char *env_id,
+				       const char *prefix)
 {
 	struct dfs_model *m = t->fs->model;
-	size_t n, count = 0;
-	struct dfs_obj **all = dfs_model_list(m, k, &n);
-	struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
-	struct dfs_obj **objs = calloc(n ? n : 1, sizeof(*objs));
-	char **names = calloc(n ? n : 1, sizeof(*names));
+	uint64_t gen = dfs_model_names_gen(m, k);
+	struct tree_names *c, *slot;
+	struct dfs_name_in *in = NULL;
+	struct dfs_obj **all = NULL;
+	size_t n = 0, count = 0;
 	char key[300];
-	int stop = 0;
 
-	if (!all || !in || !objs || !names)
+	snprintf(key, sizeof(key), "%d/%.200s", (int)k, env_id ? env_id : "");
+	c = names_cached(t, key, gen, &slot);
+	if (c || !slot)
+		return c;
+	all = dfs_model_list(m, k, &n);
+	in = calloc(n ? n : 1, sizeof(*in));
+	if (!all || !in)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		const json_t *doc = all[i]->doc;
@@ -212,78 +311,88 @@ static int list_objects(struct dfs_tree *t, enum dfs_kind k, const char *env_id,
 			if (!e || strcmp(e, env_id) != 0)
 				continue;
 		}
-		objs[count] = all[i];
 		in[count].name = json_is_string(nm) ? json_string_value(nm) : "";
 		in[count].len = json_is_string(nm) ? json_string_length(nm) : 0;
 		in[count].id = all[i]->id;
 		count++;
 	}
-	if (dfs_names_assign(in, count, names) < 0)
-		goto out;
-	for (size_t i = 0; i < count && !stop; i++) {
-		snprintf(key, sizeof(key), "%s:%s", prefix, objs[i]->id);
-		stop = list_sub(names[i], key, dt, 1, k, objs[i]->id, fn, arg);
-	}
-	for (size_t i = 0; i < count; i++)
-		free(names[i]);
+	if (names_build(slot, in, count, prefix, gen) == 0)
+		c = slot;
 out:
-	free(names);
-	free(objs);
 	free(in);
 	free(all);
+	return c;
+}
+
+/* Siblings named after objects: envs, apps of one env, images, registries. */
+static int list_objects(struct dfs_tree *t, enum dfs_kind k, const char *env_id,
+			enum dfs_dtype dt, const char *prefix, ent_fn fn, void *arg)
+{
+	struct tree_names *c = object_names(t, k, env_id, prefix);
+	int stop = 0;
+
+	for (size_t i = 0; c && i < c->count && !stop; i++)
+		stop = list_sub(c->names[i], c->keys[i], dt, 1, k, c->ids[i], fn, arg);
 	return stop;
+}
+
+static int cmp_name_in(const void *a, const void *b)
+{
+	const struct dfs_name_in *x = a, *y = b;
+	int r = strcmp(x->name, y->name);
+
+	return r ? r : strcmp(x->id, y->id);
 }
 
 /* images/by-name/: a symlink for each name no other image has. */
 static int list_byname(struct dfs_tree *t, ent_fn fn, void *arg)
 {
 	struct dfs_model *m = t->fs->model;
-	size_t n, count = 0;
-	struct dfs_obj **all = dfs_model_list(m, DFS_IMAGE, &n);
-	struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
-	char **names = calloc(n ? n : 1, sizeof(*names));
-	const char **ids = calloc(n ? n : 1, sizeof(*ids));
+	uint64_t gen = dfs_model_names_gen(m, DFS_IMAGE);
+	struct tree_names *c, *slot;
 	char key[600], link[300];
 	int stop = 0;
 
-	if (!all || !in || !names || !ids)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const char *name = json_string_value(json_object_get(all[i]->doc, "name"));
-		int dup = 0;
+	c = names_cached(t, "B", gen, &slot);
+	if (!c && slot) {
+		size_t n = 0, count = 0, kept = 0;
+		struct dfs_obj **all = dfs_model_list(m, DFS_IMAGE, &n);
+		struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
 
-		if (!name || !*name)
-			continue;
-		for (size_t j = 0; j < n && !dup; j++) {
-			const char *other = json_string_value(json_object_get(all[j]->doc, "name"));
+		for (size_t i = 0; all && in && i < n; i++) {
+			const char *name = json_string_value(json_object_get(all[i]->doc, "name"));
 
-			dup = j != i && other && strcmp(name, other) == 0;
+			if (!name || !*name)
+				continue;
+			in[count].name = name;
+			in[count].len = strlen(name);
+			in[count].id = all[i]->id;
+			count++;
 		}
-		if (dup)
-			continue;
-		in[count].name = name;
-		in[count].len = strlen(name);
-		in[count].id = all[i]->id;
-		ids[count++] = all[i]->id;
+		/* sorted by name, a name that several images share is a run */
+		if (in)
+			qsort(in, count, sizeof(*in), cmp_name_in);
+		for (size_t i = 0; in && i < count; i++) {
+			int dup = (i > 0 && !strcmp(in[i].name, in[i - 1].name)) ||
+				  (i + 1 < count && !strcmp(in[i].name, in[i + 1].name));
+
+			if (!dup)
+				in[kept++] = in[i];
+		}
+		if (all && in && names_build(slot, in, kept, NULL, gen) == 0)
+			c = slot;
+		free(in);
+		free(all);
 	}
-	if (dfs_names_assign(in, count, names) < 0)
-		goto out;
-	for (size_t i = 0; i < count && !stop; i++) {
-		struct ent e = { .name = names[i], .key = key, .type = DFS_N_LINK, .link = link };
+	for (size_t i = 0; c && i < c->count && !stop; i++) {
+		struct ent e = { .name = c->names[i], .key = key, .type = DFS_N_LINK, .link = link };
 
 		/* the target is part of the key: a name that comes to point at
 		 * another image is another node, never a stale link */
-		snprintf(key, sizeof(key), "B/%s/%s", ids[i], names[i]);
-		snprintf(link, sizeof(link), "../%s", ids[i]);
+		snprintf(key, sizeof(key), "B/%s/%s", c->ids[i], c->names[i]);
+		snprintf(link, sizeof(link), "../%s", c->ids[i]);
 		stop = fn(arg, &e);
 	}
-	for (size_t i = 0; i < count; i++)
-		free(names[i]);
-out:
-	free(ids);
-	free(names);
-	free(in);
-	free(all);
 	return stop;
 }
 

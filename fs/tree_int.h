@@ -17,6 +17,8 @@ struct dfs_tree {
 	struct dfs_map *bykey;       /* key -> node */
 	struct dfs_map *scratch;     /* "<parent ino>/<name>" -> scratch or pending node */
 	struct dfs_map *hidden;      /* keys of value files renamed away (vim) */
+	struct dfs_map *names;       /* "<kind>/<env id>" -> struct tree_names *:
+				      * the names of one directory's objects */
 	struct timespec born;
 	uid_t uid;
 	gid_t gid;
