@@ -7,6 +7,7 @@
 #include "local.h"
 #include "log.h"
 #include "model.h"
+#include "mountpoint.h"
 #include "notify.h"
 #include "events.h"
 #include "registry.h"
@@ -287,6 +288,8 @@ int main(int argc, char *argv[])
 	}
 	ret = 1;
 	log_init(cmd.foreground, cmd.debug);
+	if (dfs_mountpoint_prepare(cmd.mountpoint) < 0)
+		goto out_args;
 	if (parse_config(&o, &fs.cfg) < 0)
 		goto out_args;
 

@@ -203,6 +203,25 @@ static json_t *set_doc(struct dfs_model *m, enum dfs_kind k, const char *id, jso
 	return old;
 }
 
+/* Model lock held. Log what an app refers to that does not exist: an app
+ * whose environment is missing has no directory, and would vanish
+ * silently. */
+static void check_refs(struct dfs_model *m, const char *id, const json_t *doc)
+{
+	const char *env = json_string_value(json_object_get(doc, "envIdRef"));
+	const char *reg = json_string_value(json_object_get(json_object_get(doc, "source"),
+							    "containerRegistryConfigIdRef"));
+
+	if (json_is_true(json_object_get(doc, "isDeleted")))
+		return;
+	if (!env || !dfs_model_find(m, DFS_ENV, env))
+		log_warnx("app %s: its environment (envIdRef \"%.64s\") does not exist; "
+			  "the app is not shown", id, env ? env : "");
+	if (reg && *reg && !dfs_model_find(m, DFS_REGISTRY, reg))
+		log_warnx("app %s: its registry (containerRegistryConfigIdRef \"%.64s\") does "
+			  "not exist; its image cannot be checked with credentials", id, reg);
+}
+
 static void apply(struct dfs_model *m, enum dfs_kind k, const char *id, const json_t *doc,
 		  const char *origin)
 {
@@ -211,6 +230,8 @@ static void apply(struct dfs_model *m, enum dfs_kind k, const char *id, const js
 
 	dfs_model_wrlock(m);
 	old = set_doc(m, k, id, (json_t *)doc, &changed);
+	if (changed && doc && k == DFS_APP)
+		check_refs(m, id, doc);
 	dfs_model_unlock(m);
 	if (changed && m->cb)
 		m->cb(m->cb_arg, k, id, old, doc, origin);
@@ -244,6 +265,16 @@ int dfs_model_load(struct dfs_model *m, int64_t deadline_ns, struct dfs_error *e
 		dfs_model_unlock(m);
 		json_decref(arr);
 	}
+	/* once every kind is loaded: apps come before registries */
+	dfs_model_rdlock(m);
+	{
+		size_t pos = 0;
+		struct dfs_obj *o;
+
+		while ((o = dfs_map_next(m->objs[DFS_APP], &pos, NULL)))
+			check_refs(m, o->id, o->doc);
+	}
+	dfs_model_unlock(m);
 	return 0;
 }
 
@@ -300,6 +331,22 @@ void dfs_obj_wunlock(struct dfs_obj *o)
 	pthread_mutex_unlock(&o->wlock);
 }
 
+/* Whether doc is an older state of the object than cur, by the version
+ * the store bumps at each change (apps, environments, registries) or by
+ * updated_at (images, to the second: a tie is not older). */
+static int older(const json_t *doc, const json_t *cur)
+{
+	json_t *a = json_object_get(doc, "version"), *b = json_object_get(cur, "version");
+
+	if (json_is_integer(a) && json_is_integer(b))
+		return json_integer_value(a) < json_integer_value(b);
+	a = json_object_get(doc, "updated_at");
+	b = json_object_get(cur, "updated_at");
+	if (json_is_string(a) && json_is_string(b))
+		return strcmp(json_string_value(a), json_string_value(b)) < 0;
+	return 0;
+}
+
 int dfs_model_patch(struct dfs_model *m, struct dfs_obj *o, const json_t *patch,
 		    int64_t deadline_ns, struct dfs_error *err)
 {
@@ -310,6 +357,17 @@ int dfs_model_patch(struct dfs_model *m, struct dfs_obj *o, const json_t *patch,
 	ret = b->ops->patch(b, o->kind, o->id, patch, &after, deadline_ns, err);
 	if (ret < 0)
 		return ret;
+	/* The store may have moved on while this thread was away from it
+	 * (another daemon's write, seen by the watcher): never show an older
+	 * version after a newer one. */
+	dfs_model_rdlock(m);
+	if (o->doc && older(after, o->doc)) {
+		dfs_model_unlock(m);
+		dfs_model_set_error(m, o, NULL);
+		json_decref(after);
+		return 0;
+	}
+	dfs_model_unlock(m);
 	apply(m, o->kind, o->id, after, "mount");
 	dfs_model_set_error(m, o, NULL);
 	json_decref(after);
