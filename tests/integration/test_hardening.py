@@ -100,13 +100,14 @@ def test_events_four_blocked_readers_survive_300_writes_and_interrupts(mount, tm
         assert mount.proc.poll() is None
         for i in range(4):
             lines, dropped = tally(tmp_path / ("reader%d" % i))
-            assert len(lines) + dropped == 900
+            # a change not made by these writes (a stale store read) shows here
+            odd = [l for l in lines if l["origin"] != "mount"]
+            assert (len(lines) + dropped, odd) == (900, []), (i, odd)
             got = numbers(lines, tagpath, "v")
             if dropped == 0:
                 assert got == list(range(1, 301))
             else:
                 assert got == sorted(set(got)) and got[-1] == 300
-            assert all(l["origin"] == "mount" for l in lines)
 
         # readers killed (Ctrl-C, kill -9) and closing while writes go on
         stop = threading.Event()
@@ -143,7 +144,8 @@ def test_events_four_blocked_readers_survive_300_writes_and_interrupts(mount, tm
         for i in (2, 3):
             assert wait_until(lambda: received(tmp_path / ("reader%d" % i)) >= 3 * last, 10)
             lines, dropped = tally(tmp_path / ("reader%d" % i))
-            assert len(lines) + dropped == 3 * last
+            odd = [l for l in lines if l["origin"] != "mount"]
+            assert (len(lines) + dropped, odd) == (3 * last, []), (i, odd)
             assert numbers(lines, tagpath, "v")[-1] == last
         assert read(mount.app("tag")) == "v%d\n" % last
     finally:
