@@ -383,7 +383,8 @@ def test_version_read_through_a_mount_never_goes_back(make_mount):
     assert ([w.failure for w in writers], failures) == ([None] * 4, [])
     counts = [w.count for w in writers]
     assert min(counts) > 0 and min(reads) > 100, (counts, reads)
-    assert back == [[], []], "went back (before, after, read #): %r in %r reads" % (back, reads)
+    assert back == [[], []], "reads went back %r times in %r reads; first (before, after, " \
+        "read #): %r" % ([len(b) for b in back], reads, [b[:3] for b in back])
     version = "environments/prod/apps/web/version"
     for k in (0, 1):
         lines = [json.loads(l) for l in streams[k].split(b"\n")[:-1]]
