@@ -6,6 +6,13 @@
  * reused by whichever handle asks that server next. The pool only saves the
  * cost of curl_easy_init; correctness does not depend on which handle a
  * request gets.
+ *
+ * Why a multi handle per easy handle: a request must stop soon after
+ * dfs_cancel_all() (error.h), and curl_easy_perform only returns at the end
+ * or at the deadline (its progress callback runs about once a second while
+ * no data flows). Each pooled easy handle comes with its own multi handle
+ * (what curl_easy_perform makes internally), and perform() waits on it in
+ * slices of CANCEL_POLL_MS, looking at the flag between them.
  */
 #include "http.h"
 
@@ -20,12 +27,19 @@
 
 #define POOL_MAX   8        /* idle easy handles kept; more are freed */
 #define PEER_MAX   300      /* "server " + host[:port] */
+#define CANCEL_POLL_MS 50   /* how long a transfer may miss dfs_cancel_all() */
+
+/* An easy handle and the multi handle that runs it. */
+struct xfer {
+	CURL *e;
+	CURLM *m;
+};
 
 struct dfs_http {
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST]; /* one per data kind */
 	pthread_mutex_t pool_lock;
-	CURL *idle[POOL_MAX];   /* protected by pool_lock */
+	struct xfer idle[POOL_MAX]; /* protected by pool_lock */
 	size_t n_idle;          /* protected by pool_lock */
 	/* cacert= is an *extra* bundle: the system's CAs and it, as one blob,
 	 * built at the first request that names it (ca_lock) */
@@ -137,37 +151,50 @@ void dfs_http_free(struct dfs_http *h)
 	if (!h)
 		return;
 	/* every easy handle must be gone before the share they point at */
-	for (i = 0; i < h->n_idle; i++)
-		curl_easy_cleanup(h->idle[i]);
+	for (i = 0; i < h->n_idle; i++) {
+		curl_multi_cleanup(h->idle[i].m);
+		curl_easy_cleanup(h->idle[i].e);
+	}
 	curl_share_cleanup(h->share);
 	release(h);
 }
 
-static CURL *pool_get(struct dfs_http *h)
+/* A handle pair for one request: 0, or -ENOMEM with *x empty. */
+static int pool_get(struct dfs_http *h, struct xfer *x)
 {
-	CURL *e = NULL;
-
+	x->e = NULL;
+	x->m = NULL;
 	pthread_mutex_lock(&h->pool_lock);
 	if (h->n_idle)
-		e = h->idle[--h->n_idle];
+		*x = h->idle[--h->n_idle];
 	pthread_mutex_unlock(&h->pool_lock);
-	if (e)
-		curl_easy_reset(e); /* options go; the shared caches stay */
-	else
-		e = curl_easy_init();
-	return e;
+	if (x->e) {
+		curl_easy_reset(x->e); /* options go; the shared caches stay */
+		return 0;
+	}
+	x->e = curl_easy_init();
+	x->m = curl_multi_init();
+	if (x->e && x->m)
+		return 0;
+	curl_easy_cleanup(x->e);
+	curl_multi_cleanup(x->m);
+	x->e = NULL;
+	x->m = NULL;
+	return -ENOMEM;
 }
 
-static void pool_put(struct dfs_http *h, CURL *e)
+/* Give back a pair from pool_get; its easy handle is in no multi handle. */
+static void pool_put(struct dfs_http *h, struct xfer *x)
 {
 	pthread_mutex_lock(&h->pool_lock);
 	if (h->n_idle < POOL_MAX) {
-		h->idle[h->n_idle++] = e;
-		e = NULL;
+		h->idle[h->n_idle++] = *x;
+		x->e = NULL;
+		x->m = NULL;
 	}
 	pthread_mutex_unlock(&h->pool_lock);
-	if (e)
-		curl_easy_cleanup(e);
+	curl_multi_cleanup(x->m);
+	curl_easy_cleanup(x->e);
 }
 
 /* What the callbacks collect while curl runs. */
@@ -462,6 +489,48 @@ out:
 	return ret;
 }
 
+/* Run x's easy handle to its end, looking at the shutdown flag at least
+ * every CANCEL_POLL_MS (curl_multi_poll also wakes for curl's own timers,
+ * so CURLOPT_TIMEOUT_MS still ends it at the deadline). Returns curl's
+ * result; on cancellation CURLE_ABORTED_BY_CALLBACK with *cancelled = 1.
+ * The easy handle is out of the multi handle again on return. */
+static CURLcode perform(struct xfer *x, int *cancelled)
+{
+	CURLcode rc = CURLE_FAILED_INIT;
+	CURLMcode mc;
+	CURLMsg *msg;
+	int running = 1, queued;
+
+	*cancelled = 0;
+	mc = curl_multi_add_handle(x->m, x->e);
+	if (mc != CURLM_OK)
+		return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+	for (;;) {
+		mc = curl_multi_perform(x->m, &running);
+		if (mc != CURLM_OK)
+			break;
+		if (!running) {
+			while ((msg = curl_multi_info_read(x->m, &queued)))
+				if (msg->msg == CURLMSG_DONE && msg->easy_handle == x->e)
+					rc = msg->data.result;
+			break;
+		}
+		if (dfs_cancelled()) {
+			*cancelled = 1;
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		mc = curl_multi_poll(x->m, NULL, 0, CANCEL_POLL_MS, NULL);
+		if (mc != CURLM_OK)
+			break;
+	}
+	if (mc == CURLM_OUT_OF_MEMORY)
+		rc = CURLE_OUT_OF_MEMORY;
+	/* mid-transfer, this closes the connection: it is not reusable */
+	curl_multi_remove_handle(x->m, x->e);
+	return rc;
+}
+
 #define SETOPT(e, opt, val) do { if (curl_easy_setopt(e, opt, val) != CURLE_OK) goto bad_opt; } while (0)
 
 int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
@@ -474,11 +543,14 @@ int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
 	struct curl_slist *hdrs = NULL;
 	int64_t left = req->deadline_ns - dfs_http_now_ns();
 	long ms, os_errno = 0;
+	struct xfer x;
 	CURLcode rc;
 	CURL *e;
-	int ret;
+	int ret, cancelled;
 
 	memset(resp, 0, sizeof(*resp));
+	if (dfs_cancelled())   /* no new transfer once shutting down */
+		return dfs_error_set(err, ECANCELED, "%s", DFS_CANCELLED_MSG);
 	if (!peer) {
 		peer_from_url(req->url, peer_buf, sizeof(peer_buf));
 		peer = peer_buf;
@@ -490,11 +562,11 @@ int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
 
 	if (build_headers(req, &hdrs) < 0)
 		return dfs_error_set(err, ENOMEM, "%s: out of memory", peer);
-	e = pool_get(h);
-	if (!e) {
+	if (pool_get(h, &x) < 0) {
 		curl_slist_free_all(hdrs);
 		return dfs_error_set(err, ENOMEM, "%s: out of memory", peer);
 	}
+	e = x.e;
 	errbuf[0] = '\0';
 	SETOPT(e, CURLOPT_SHARE, h->share);
 	SETOPT(e, CURLOPT_URL, req->url);
@@ -514,7 +586,7 @@ int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
 
 		ret = ca_blob(h, req->cacert, &blob, err);
 		if (ret < 0) {
-			pool_put(h, e);
+			pool_put(h, &x);
 			curl_slist_free_all(hdrs);
 			return ret;
 		}
@@ -541,7 +613,11 @@ int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
 		}
 	}
 
-	rc = curl_easy_perform(e);
+	rc = perform(&x, &cancelled);
+	if (cancelled) {
+		ret = dfs_error_set(err, ECANCELED, "%s", DFS_CANCELLED_MSG);
+		goto out;
+	}
 	if (rc != CURLE_OK) {
 		curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
 		resp->tls_failed = is_tls_failure(rc);
@@ -573,7 +649,7 @@ bad_opt:
 out:
 	/* the handle must not keep pointers into this stack frame */
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
-	pool_put(h, e);
+	pool_put(h, &x);
 	curl_slist_free_all(hdrs);
 	free(c.body);
 	headers_clear(&c);

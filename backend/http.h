@@ -13,10 +13,15 @@
  *   TLS failure, broken or oversized answer     EIO
  *   malformed URL or request                    EINVAL
  *   out of memory                               ENOMEM
+ *   dfs_cancel_all() was called (error.h)       ECANCELED
  * HTTP statuses are not failures here: any complete answer is returned with
  * its status, and the caller maps it (dfs_errno_from_http, or its own table).
  * Redirects are not followed (a 3xx is an answer like any other), and only
  * http and https are spoken.
+ *
+ * Shutdown: once dfs_cancel_all() is called, a request in flight stops
+ * within about 50 ms and one not yet started makes no connection; both
+ * return -ECANCELED with the line DFS_CANCELLED_MSG.
  *
  * Secrets: header values, the Basic password and the body are never logged
  * nor put in an error line. The URL and the peer label may be (they name the

@@ -17,6 +17,7 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -435,6 +436,117 @@ def test_registry_that_never_answers_is_etimedout(check, silent_server, insecure
     assert r.rc == errno.ETIMEDOUT, r
     assert r.out == f"ETIMEDOUT: registry {silent_server} did not answer within 1 s"
     assert 1.0 <= r.elapsed < 1.0 + SLACK, r.elapsed
+
+
+class HoldingServer:
+    """Accepts every connection, reads what comes, never answers; counts
+    the connections that sent something (a request or a TLS hello) and
+    notes when the last of them did."""
+
+    def __init__(self):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.host = f"127.0.0.1:{self.srv.getsockname()[1]}"
+        self.conns = []
+        self.talked = 0
+        self.last_talk = None
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.srv.settimeout(0.05)
+        while not self.stopping.is_set():
+            try:
+                conn = self.srv.accept()[0]
+            except OSError:
+                continue
+            self.conns.append(conn)
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn):
+        first = True
+        try:
+            while conn.recv(65536):
+                if first:
+                    with self.lock:
+                        self.talked += 1
+                        self.last_talk = time.monotonic()
+                    first = False
+        except OSError:
+            pass
+
+    def wait_talked(self, n, idle, timeout=30):
+        """Until n connections sent something, the last one idle s ago."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                if self.talked >= n and time.monotonic() - self.last_talk >= idle:
+                    return
+            time.sleep(0.01)
+        raise AssertionError(f"only {self.talked} of {n} connections sent a request")
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+        self.srv.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.fixture
+def holding_server():
+    s = HoldingServer()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+CANCELLED = "ECANCELED: cancelled: deployfs is shutting down"
+
+
+@pytest.mark.parametrize("how,threads", [("mirror", 1), ("insecure", 1), ("mirror", 3)],
+                         ids=["http-request", "tls-handshake", "three-threads"])
+def test_sigterm_cancels_transfers_in_flight(regcheck_bin, holding_server, tmp_path,
+                                             how, threads):
+    """dfs_cancel_all() from a SIGTERM handler ends every transfer in flight
+    with ECANCELED and the shutdown line, long before the 30 s timeout:
+    curl's progress callback alone would take a second, and nothing at all
+    would end a transfer that receives no data before its deadline.
+    The checks run on threads that block SIGTERM, as FUSE workers do not
+    take the daemon's signals, so no EINTR shortens their wait: they must
+    see the flag. They are left waiting 0.5 s first: curl's own connect-phase
+    timer (200 ms) wakes a fresh transfer anyway and would hide a missing
+    check of the flag."""
+    host = holding_server.host
+    opts = (["--mirror", f"{host}=http://{host}"] if how == "mirror"
+            else ["--insecure", host])  # https first: it hangs in the handshake
+    p = subprocess.Popen([regcheck_bin, "--cancel-on-sigterm", "--timeout", "30",
+                          "--threads", str(threads), *opts, f"{host}/demo/web:1.0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, DOCKER_CONFIG=str(tmp_path)))
+    try:
+        holding_server.wait_talked(threads, idle=0.5)   # every check waits for its answer
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=10)
+        elapsed = time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert (p.returncode, out.strip()) == (errno.ECANCELED, CANCELLED), err
+    # measured inside regcheck, from the signal to the checks' return: the
+    # transfers look at the flag every 50 ms; the margin is for a loaded
+    # machine, and still well under curl's one-second progress interval
+    ms = float(err.split("cancel_to_return_ms ")[1].split()[0])
+    assert ms < 400, err
+    assert elapsed < 5, elapsed   # process exit included (a sanitiser's too)
+    # the https attempt was cancelled, not failed over to plain http
+    assert holding_server.talked == threads
 
 
 def test_mirror_down_names_the_mirror(check):
