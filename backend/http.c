@@ -29,6 +29,14 @@
 #define PEER_MAX   300      /* "server " + host[:port] */
 #define CANCEL_POLL_MS 50   /* how long a transfer may miss dfs_cancel_all() */
 
+/* curl 8.6 names an oversized header line CURLE_TOO_LARGE; 7.88 calls it
+ * out of memory (http_fail) */
+#if LIBCURL_VERSION_NUM >= 0x080600
+#define CURLE_TOO_LARGE_COMPAT CURLE_TOO_LARGE
+#else
+#define CURLE_TOO_LARGE_COMPAT CURLE_OUT_OF_MEMORY
+#endif
+
 /* An easy handle and the multi handle that runs it. */
 struct xfer {
 	CURL *e;
@@ -203,7 +211,11 @@ struct collect {
 	size_t len, cap, max;
 	struct dfs_http_header *hdr;
 	size_t n_hdr;
+	size_t hdr_bytes;       /* every header line so far, interim answers'
+				 * too: bounded by DFS_HTTP_HEADER_BYTES_MAX */
+	int hdr_done;           /* the blank line ending a header block came */
 	int too_big;            /* body over max */
+	int hdrs_too_big;       /* header lines over DFS_HTTP_HEADER_BYTES_MAX */
 	int too_many;           /* more than DFS_HTTP_HEADERS_MAX header lines */
 	int oom;
 };
@@ -249,7 +261,6 @@ static void headers_clear(struct collect *c)
 	free(c->hdr);
 	c->hdr = NULL;
 	c->n_hdr = 0;
-	c->too_many = 0;
 }
 
 static int is_blank(char ch)
@@ -264,20 +275,33 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	const char *colon, *v, *end = p + len;
 	struct dfs_http_header *nh;
 
+	/* Every line counts, so no answer (nor a run of interim ones) makes
+	 * us hold more than the bound; over it, the short count makes curl
+	 * stop at once with CURLE_WRITE_ERROR. */
+	c->hdr_bytes += len;
+	if (c->hdr_bytes > DFS_HTTP_HEADER_BYTES_MAX) {
+		c->hdrs_too_big = 1;
+		return 0;
+	}
 	/* A status line starts a new answer (after 100 Continue, a proxy's
 	 * CONNECT, ...): keep only the final answer's headers. */
 	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
 		headers_clear(c);
+		c->hdr_done = 0;
 		return len;
 	}
-	if (len == 0 || is_blank(p[0]))
-		return len; /* end of headers, or an obsolete folded line */
+	if (len == 0 || (p[0] == '\r' || p[0] == '\n')) {
+		c->hdr_done = 1;
+		return len;
+	}
+	if (is_blank(p[0]))
+		return len; /* an obsolete folded line */
 	colon = memchr(p, ':', len);
 	if (!colon)
 		return len;
 	if (c->n_hdr == DFS_HTTP_HEADERS_MAX) {
 		c->too_many = 1;
-		return len;
+		return 0;
 	}
 	nl = (size_t)(colon - p);
 	for (v = colon + 1; v < end && is_blank(*v); v++)
@@ -344,6 +368,18 @@ static int http_fail(struct dfs_error *err, CURLcode rc, long os_errno,
 		return dfs_error_set(err, ENOMEM, "%s: out of memory reading the answer", peer);
 	if (c && c->too_big)
 		return dfs_error_set(err, EIO, "%s: answer larger than %zu bytes", peer, c->max);
+	/* curl keeps a header line in a buffer of its own, up to 100 KiB, and
+	 * reports a longer one as out of memory (7.88; CURLE_TOO_LARGE since
+	 * 8.6) before on_header sees it: such a line is over our bound too.
+	 * A real allocation failure of curl's in the headers reads the same
+	 * way; that is rare enough to word it by the likely cause. */
+	if (c && (c->hdrs_too_big ||
+		  (!c->hdr_done && (rc == CURLE_OUT_OF_MEMORY || rc == CURLE_TOO_LARGE_COMPAT))))
+		return dfs_error_set(err, EIO, "%s: response headers over %zu KiB", peer,
+				     DFS_HTTP_HEADER_BYTES_MAX >> 10);
+	if (c && c->too_many)
+		return dfs_error_set(err, EIO, "%s: answer has more than %d header lines",
+				     peer, DFS_HTTP_HEADERS_MAX);
 	/* a connection the server reset or closed mid-way is one failure,
 	 * whichever step of curl's saw it first (timing decides that) */
 	if (os_errno == ECONNRESET || os_errno == EPIPE || rc == CURLE_GOT_NOTHING ||
@@ -622,11 +658,6 @@ int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
 		curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
 		resp->tls_failed = is_tls_failure(rc);
 		ret = http_fail(err, rc, os_errno, &c, peer, left, errbuf);
-		goto out;
-	}
-	if (c.too_many) {
-		ret = dfs_error_set(err, EIO, "%s: answer has more than %d header lines",
-				    peer, DFS_HTTP_HEADERS_MAX);
 		goto out;
 	}
 	if (!c.body && !(c.body = strdup(""))) {

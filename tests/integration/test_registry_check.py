@@ -363,3 +363,27 @@ def test_registry_that_resets_the_connection_is_eio_fast(make_mount, no_docker_c
         assert read(m.app("error")) == \
             "registry docker.io (mirror 127.0.0.1:%d) closed the connection without an answer\n" \
             % fake.port
+
+
+def test_registry_with_a_1_mb_header_is_eio_fast(make_mount, no_docker_config):
+    """A response header of 1 MB is refused at 64 KiB, not read whole, and
+    not reported as the daemon running out of memory."""
+    def huge_header(conn):
+        try:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) +
+                         b"\r\nContent-Length: 0\r\n\r\n")
+        except OSError:
+            pass   # the client stopped reading at the bound
+        conn.close()
+
+    with FakeRegistry(huge_header) as fake:
+        m = make_mount("registry_check=strict,timeout=20,registry_mirror=docker.io=http://127.0.0.1:%d"
+                       % fake.port, env=no_docker_config)
+        before = m.store_snapshot()
+        t0 = time.monotonic()
+        assert oswrite(m.app("tag"), "1.26-alpine") == errno.EIO
+        assert time.monotonic() - t0 < 5   # the bound, not the 20 s deadline
+        assert m.store_snapshot() == before
+        assert read(m.app("error")) == \
+            "registry docker.io (mirror 127.0.0.1:%d): response headers over 64 KiB\n" % fake.port

@@ -777,6 +777,74 @@ def test_invalid_digest_header_is_eio(recorder, check):
     assert r.rc == errno.EIO, r
 
 
+# ------------------------------------------------- oversized answers
+
+@pytest.fixture
+def raw_answer():
+    """raw_answer(data) -> host: a server that reads a request and answers
+    every connection with data as is, then closes it."""
+    socks = []
+
+    def make(data):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(16)
+        socks.append(srv)
+
+        def serve():
+            while True:
+                try:
+                    conn = srv.accept()[0]
+                except OSError:
+                    return   # closed by the finalizer
+                with conn:
+                    try:
+                        conn.recv(65536)
+                        conn.sendall(data)
+                    except OSError:
+                        pass   # the client gave up reading: that is the test
+        threading.Thread(target=serve, daemon=True).start()
+        return f"127.0.0.1:{srv.getsockname()[1]}"
+    try:
+        yield make
+    finally:
+        for srv in socks:
+            srv.close()
+
+
+def answer_with(headers):
+    return (b"HTTP/1.1 200 OK\r\nDocker-Content-Digest: " + DIGEST.encode() + b"\r\n" +
+            b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in headers) +
+            b"Content-Length: 0\r\n\r\n")
+
+
+@pytest.mark.parametrize("headers", [
+    [("X-Big", "a" * (1 << 20))],                          # one 1 MB line
+    [(f"X-Many-{i}", "b" * 1000) for i in range(100)],     # 100 KB in 100 lines
+], ids=["one-line", "many-lines"])
+@pytest.mark.parametrize("insecure", [True, False], ids=["insecure", "mirror"])
+def test_headers_over_64_kib_are_eio(raw_answer, check, headers, insecure):
+    host = raw_answer(answer_with(headers))
+    opts = ["--insecure", host] if insecure else ["--mirror", f"{host}=http://{host}"]
+    r = check(f"{host}/demo/web:1.0", "--timeout", "20", *opts)
+    label = host if insecure else f"{host} (mirror {host})"
+    assert (r.rc, r.out) == (errno.EIO, f"EIO: registry {label}: response headers over 64 KiB"), r
+    assert r.elapsed < 5, r.elapsed   # stopped at the bound, not at the deadline
+
+
+def test_headers_under_64_kib_pass(raw_answer, check):
+    host = raw_answer(answer_with([(f"X-Many-{i}", "b" * 1000) for i in range(60)]))
+    r = check(f"{host}/demo/web:1.0", "--mirror", f"{host}=http://{host}")
+    assert (r.rc, r.out) == (0, DIGEST), r
+
+
+def test_more_than_128_header_lines_are_eio(raw_answer, check):
+    host = raw_answer(answer_with([(f"X-{i}", "1") for i in range(130)]))
+    r = check(f"{host}/demo/web:1.0", "--mirror", f"{host}=http://{host}")
+    assert (r.rc, r.line) == (errno.EIO, f"registry {host} (mirror {host}): answer has more "
+                              "than 128 header lines"), r
+
+
 # ------------------------------------------------------------- valgrind
 
 @pytest.mark.skipif(not shutil.which("valgrind") or bool(os.environ.get("REGCHECK")),
