@@ -617,6 +617,12 @@ int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
 	SETOPT(e, CURLOPT_WRITEDATA, &c);
 	SETOPT(e, CURLOPT_HEADERFUNCTION, on_header);
 	SETOPT(e, CURLOPT_HEADERDATA, &c);
+	/* A 3xx is an answer: curl makes no second request, so neither the
+	 * Basic credentials nor an Authorization header in hdrs can follow a
+	 * redirect to another host. Both are curl's defaults after
+	 * curl_easy_reset; said here so no one turns redirects on unaware. */
+	SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	if (req->cacert) {
 		struct curl_blob blob;
 

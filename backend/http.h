@@ -20,8 +20,9 @@
  * so no such answer is ever held whole.
  * HTTP statuses are not failures here: any complete answer is returned with
  * its status, and the caller maps it (dfs_errno_from_http, or its own table).
- * Redirects are not followed (a 3xx is an answer like any other), and only
- * http and https are spoken.
+ * Redirects are not followed (a 3xx is an answer like any other, so no
+ * credential or Authorization header ever goes to a host a Location names),
+ * and only http and https are spoken.
  *
  * Shutdown: once dfs_cancel_all() is called, a request in flight stops
  * within about 50 ms and one not yet started makes no connection; both

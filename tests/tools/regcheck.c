@@ -6,8 +6,10 @@
  *     --cacert FILE            extra CA bundle
  *     --timeout SECONDS        deadline of each check (default 10, fractions ok)
  *     --docker-config DIR      instead of $DOCKER_CONFIG / ~/.docker
- *     --creds-file FILE        lines username=, password=, token=
- *     --creds-env              $REGCHECK_USERNAME, $REGCHECK_PASSWORD, $REGCHECK_TOKEN
+ *     --creds-file FILE        a registry object: lines name=, url=, username=,
+ *                              password=, token=
+ *     --creds-env              the same from $REGCHECK_NAME, $REGCHECK_URL,
+ *                              $REGCHECK_USERNAME, $REGCHECK_PASSWORD, $REGCHECK_TOKEN
  *     --repeat N               check N times on one client; timings on stderr
  *     --threads T              T threads share the client, each checks N times
  *     --debug                  log_debug lines on stderr
@@ -82,7 +84,11 @@ static int read_creds_file(const char *path, char *buf, size_t bufsz,
 	buf[n] = '\0';
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		line[strcspn(line, "\r")] = '\0';
-		if (strncmp(line, "username=", 9) == 0)
+		if (strncmp(line, "name=", 5) == 0)
+			cr->name = line + 5;
+		else if (strncmp(line, "url=", 4) == 0)
+			cr->url = line + 4;
+		else if (strncmp(line, "username=", 9) == 0)
 			cr->username = line + 9;
 		else if (strncmp(line, "password=", 9) == 0)
 			cr->password = line + 9;
@@ -152,6 +158,8 @@ int main(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (strcmp(a, "--creds-env") == 0) {
+			creds.name = getenv("REGCHECK_NAME");
+			creds.url = getenv("REGCHECK_URL");
 			creds.username = getenv("REGCHECK_USERNAME");
 			creds.password = getenv("REGCHECK_PASSWORD");
 			creds.token = getenv("REGCHECK_TOKEN");

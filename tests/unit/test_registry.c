@@ -217,6 +217,41 @@ static void test_url_authority(void)
 
 /* ---------------------------------------------------------------- sha256 */
 
+/* A registry object's url as the registry it names; a reference's domain
+ * as the same kind of key. */
+static void test_object_host(void)
+{
+	static const struct { const char *url, *want; } ok[] = {
+		{ "registry.acme.example", "registry.acme.example" },
+		{ "https://Registry.Acme.Example/v2/", "registry.acme.example" },
+		{ "HTTP://127.0.0.1:5000", "127.0.0.1:5000" },
+		{ "127.0.0.1:5000/", "127.0.0.1:5000" },
+		{ "https://index.docker.io/v1/", "docker.io" },
+		{ "registry-1.docker.io", "docker.io" },
+		{ "docker.io", "docker.io" },
+		{ "[::1]:5000", "[::1]:5000" },
+	};
+	static const char *const bad[] = {
+		"", "https://", "/v2/", "ftp://host", "https://u:p@host", "user@host", "a b",
+	};
+	char out[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		CHECK_INT(dfs_registry_object_host(ok[i].url, out, sizeof(out)), 0);
+		CHECK_STR(out, ok[i].want);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_INT(dfs_registry_object_host(bad[i], out, sizeof(out)), -EINVAL);
+	CHECK_INT(dfs_registry_object_host("a-very-long-host-name.example", out, 8), -EINVAL);
+	dfs_registry_domain_key("docker.io", out, sizeof(out));
+	CHECK_STR(out, "docker.io");
+	dfs_registry_domain_key("Index.Docker.IO", out, sizeof(out));
+	CHECK_STR(out, "docker.io");
+	dfs_registry_domain_key("GHCR.io", out, sizeof(out));
+	CHECK_STR(out, "ghcr.io");
+}
+
 static void test_sha256(void)
 {
 	static const struct { size_t n; const char *hex; } v[] = {
@@ -423,6 +458,7 @@ int main(void)
 	test_mirrors();
 	test_insecure();
 	test_url_authority();
+	test_object_host();
 	test_sha256();
 	test_dockercfg();
 	test_check_without_network();
