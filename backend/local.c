@@ -332,6 +332,10 @@ static int lock_object(struct local *l, enum dfs_kind k, const char *id, int64_t
 				close(fd);
 				return dfs_error_set(err, ETIMEDOUT, "store: %s is locked by another writer", name);
 			}
+			if (dfs_cancelled()) {
+				close(fd);
+				return dfs_error_set(err, ECANCELED, "%s", DFS_CANCELLED_MSG);
+			}
 			usleep(1000);
 		}
 		if (fstatat(l->lockdir, name, &pst, AT_SYMLINK_NOFOLLOW) == 0 &&

@@ -9,6 +9,7 @@
  * new property at its first write.
  */
 #include "tree_int.h"
+#include "shutdown.h"
 #include "fs.h"
 #include "log.h"
 #include "validate.h"
@@ -484,8 +485,10 @@ int dfs_tree_mkdir(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 	doc = json_pack("{s:s}", "name", name);   /* no url yet: url reads empty */
 	if (!doc)
 		return -ENOMEM;
+	dfs_busy_enter();
 	ret = dfs_model_create(t->fs->model, DFS_REGISTRY, doc, &id,
 			       dfs_deadline_ns(t->fs->cfg.timeout), &err);
+	dfs_busy_leave();
 	json_decref(doc);
 	free(id);
 	if (ret < 0) {
@@ -512,11 +515,13 @@ int dfs_tree_rmdir(struct dfs_tree *t, struct dfs_node *dir, const char *name)
 	tree_unlock_both(t);
 	if (!n || !o)
 		return -ENOENT;
+	dfs_busy_enter();
 	ret = dfs_obj_wlock(o, deadline, &err);
 	if (ret == 0) {
 		ret = dfs_model_remove(t->fs->model, o, deadline, &err);
 		dfs_obj_wunlock(o);
 	}
+	dfs_busy_leave();
 	if (ret < 0)
 		log_warnx("rmdir registries/%s: %s", name, err.msg);
 	return ret;
