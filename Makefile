@@ -60,7 +60,10 @@ UNIT_COMMON := $(BUILD)/backend/error.o $(BUILD)/backend/log.o
 UNIT_EXTRA_test_registry := $(BUILD)/backend/http.o $(BUILD)/backend/reference.o \
                             $(BUILD)/backend/dockercfg.o $(BUILD)/backend/sha256.o \
                             $(BUILD)/backend/registry_auth.o $(BUILD)/backend/registry_endpoint.o
-UNIT_EXTRA_test_local := $(BUILD)/backend/jsonpatch.o $(BUILD)/backend/validate.o
+UNIT_EXTRA_test_local := $(BUILD)/backend/jsonpatch.o $(BUILD)/backend/validate.o \
+                         $(BUILD)/backend/storedoc.o $(BUILD)/backend/reference.o
+UNIT_EXTRA_test_storedoc := $(BUILD)/backend/validate.o $(BUILD)/backend/reference.o \
+                            $(BUILD)/backend/backend.o
 
 # regcheck: the registry check from the command line, for the integration
 # tests and tests/bench/registry_latency.sh.
@@ -97,6 +100,7 @@ check-valgrind: deployfs
 bench: deployfs
 	DEPLOYFS_BIN=$(abspath $(BIN)) tests/bench/run
 
+FUZZ_EXTRA_storedoc := backend/validate.c backend/reference.c backend/backend.c
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,build-fuzz/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz: $(FUZZ_TARGETS)
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c

@@ -1,8 +1,10 @@
-/* error.c - the error struct and the one HTTP status to errno table. */
+/* error.c - the error struct, the one HTTP status to errno table, and the
+ * shutdown flag. */
 #include "error.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,4 +48,19 @@ int dfs_errno_from_http(long status)
 	case 503: return EAGAIN;
 	default:  return EIO;
 	}
+}
+
+/* A signal handler may set it while any thread reads it: it must be a
+ * lock-free atomic, never a mutex (error.h). */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "dfs_cancel_all needs a lock-free atomic int");
+static atomic_int cancelled;
+
+void dfs_cancel_all(void)
+{
+	atomic_store_explicit(&cancelled, 1, memory_order_release);
+}
+
+int dfs_cancelled(void)
+{
+	return atomic_load_explicit(&cancelled, memory_order_acquire);
 }

@@ -35,4 +35,14 @@ void dfs_error_clear(struct dfs_error *e);
  * unexpected EIO. */
 int dfs_errno_from_http(long status);
 
+/* Shutdown. dfs_cancel_all() makes every HTTP transfer in flight fail with
+ * -ECANCELED and DFS_CANCELLED_MSG within about 100 ms, and every later one
+ * fail the same way before it connects (http.h). It only sets a lock-free
+ * atomic flag, so it is async-signal-safe (a SIGTERM handler may call it);
+ * it cannot fail and cannot be undone: the process is going away.
+ * dfs_cancelled() returns 1 once it was called, else 0; any thread. */
+#define DFS_CANCELLED_MSG "cancelled: deployfs is shutting down"
+void dfs_cancel_all(void);
+int dfs_cancelled(void);
+
 #endif

@@ -6,6 +6,13 @@
  * reused by whichever handle asks that server next. The pool only saves the
  * cost of curl_easy_init; correctness does not depend on which handle a
  * request gets.
+ *
+ * Why a multi handle per easy handle: a request must stop soon after
+ * dfs_cancel_all() (error.h), and curl_easy_perform only returns at the end
+ * or at the deadline (its progress callback runs about once a second while
+ * no data flows). Each pooled easy handle comes with its own multi handle
+ * (what curl_easy_perform makes internally), and perform() waits on it in
+ * slices of CANCEL_POLL_MS, looking at the flag between them.
  */
 #include "http.h"
 
@@ -20,12 +27,27 @@
 
 #define POOL_MAX   8        /* idle easy handles kept; more are freed */
 #define PEER_MAX   300      /* "server " + host[:port] */
+#define CANCEL_POLL_MS 50   /* how long a transfer may miss dfs_cancel_all() */
+
+/* curl 8.6 names an oversized header line CURLE_TOO_LARGE; 7.88 calls it
+ * out of memory (http_fail) */
+#if LIBCURL_VERSION_NUM >= 0x080600
+#define CURLE_TOO_LARGE_COMPAT CURLE_TOO_LARGE
+#else
+#define CURLE_TOO_LARGE_COMPAT CURLE_OUT_OF_MEMORY
+#endif
+
+/* An easy handle and the multi handle that runs it. */
+struct xfer {
+	CURL *e;
+	CURLM *m;
+};
 
 struct dfs_http {
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST]; /* one per data kind */
 	pthread_mutex_t pool_lock;
-	CURL *idle[POOL_MAX];   /* protected by pool_lock */
+	struct xfer idle[POOL_MAX]; /* protected by pool_lock */
 	size_t n_idle;          /* protected by pool_lock */
 	/* cacert= is an *extra* bundle: the system's CAs and it, as one blob,
 	 * built at the first request that names it (ca_lock) */
@@ -137,37 +159,50 @@ void dfs_http_free(struct dfs_http *h)
 	if (!h)
 		return;
 	/* every easy handle must be gone before the share they point at */
-	for (i = 0; i < h->n_idle; i++)
-		curl_easy_cleanup(h->idle[i]);
+	for (i = 0; i < h->n_idle; i++) {
+		curl_multi_cleanup(h->idle[i].m);
+		curl_easy_cleanup(h->idle[i].e);
+	}
 	curl_share_cleanup(h->share);
 	release(h);
 }
 
-static CURL *pool_get(struct dfs_http *h)
+/* A handle pair for one request: 0, or -ENOMEM with *x empty. */
+static int pool_get(struct dfs_http *h, struct xfer *x)
 {
-	CURL *e = NULL;
-
+	x->e = NULL;
+	x->m = NULL;
 	pthread_mutex_lock(&h->pool_lock);
 	if (h->n_idle)
-		e = h->idle[--h->n_idle];
+		*x = h->idle[--h->n_idle];
 	pthread_mutex_unlock(&h->pool_lock);
-	if (e)
-		curl_easy_reset(e); /* options go; the shared caches stay */
-	else
-		e = curl_easy_init();
-	return e;
+	if (x->e) {
+		curl_easy_reset(x->e); /* options go; the shared caches stay */
+		return 0;
+	}
+	x->e = curl_easy_init();
+	x->m = curl_multi_init();
+	if (x->e && x->m)
+		return 0;
+	curl_easy_cleanup(x->e);
+	curl_multi_cleanup(x->m);
+	x->e = NULL;
+	x->m = NULL;
+	return -ENOMEM;
 }
 
-static void pool_put(struct dfs_http *h, CURL *e)
+/* Give back a pair from pool_get; its easy handle is in no multi handle. */
+static void pool_put(struct dfs_http *h, struct xfer *x)
 {
 	pthread_mutex_lock(&h->pool_lock);
 	if (h->n_idle < POOL_MAX) {
-		h->idle[h->n_idle++] = e;
-		e = NULL;
+		h->idle[h->n_idle++] = *x;
+		x->e = NULL;
+		x->m = NULL;
 	}
 	pthread_mutex_unlock(&h->pool_lock);
-	if (e)
-		curl_easy_cleanup(e);
+	curl_multi_cleanup(x->m);
+	curl_easy_cleanup(x->e);
 }
 
 /* What the callbacks collect while curl runs. */
@@ -176,7 +211,11 @@ struct collect {
 	size_t len, cap, max;
 	struct dfs_http_header *hdr;
 	size_t n_hdr;
+	size_t hdr_bytes;       /* every header line so far, interim answers'
+				 * too: bounded by DFS_HTTP_HEADER_BYTES_MAX */
+	int hdr_done;           /* the blank line ending a header block came */
 	int too_big;            /* body over max */
+	int hdrs_too_big;       /* header lines over DFS_HTTP_HEADER_BYTES_MAX */
 	int too_many;           /* more than DFS_HTTP_HEADERS_MAX header lines */
 	int oom;
 };
@@ -222,7 +261,6 @@ static void headers_clear(struct collect *c)
 	free(c->hdr);
 	c->hdr = NULL;
 	c->n_hdr = 0;
-	c->too_many = 0;
 }
 
 static int is_blank(char ch)
@@ -237,20 +275,33 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	const char *colon, *v, *end = p + len;
 	struct dfs_http_header *nh;
 
+	/* Every line counts, so no answer (nor a run of interim ones) makes
+	 * us hold more than the bound; over it, the short count makes curl
+	 * stop at once with CURLE_WRITE_ERROR. */
+	c->hdr_bytes += len;
+	if (c->hdr_bytes > DFS_HTTP_HEADER_BYTES_MAX) {
+		c->hdrs_too_big = 1;
+		return 0;
+	}
 	/* A status line starts a new answer (after 100 Continue, a proxy's
 	 * CONNECT, ...): keep only the final answer's headers. */
 	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
 		headers_clear(c);
+		c->hdr_done = 0;
 		return len;
 	}
-	if (len == 0 || is_blank(p[0]))
-		return len; /* end of headers, or an obsolete folded line */
+	if (len == 0 || (p[0] == '\r' || p[0] == '\n')) {
+		c->hdr_done = 1;
+		return len;
+	}
+	if (is_blank(p[0]))
+		return len; /* an obsolete folded line */
 	colon = memchr(p, ':', len);
 	if (!colon)
 		return len;
 	if (c->n_hdr == DFS_HTTP_HEADERS_MAX) {
 		c->too_many = 1;
-		return len;
+		return 0;
 	}
 	nl = (size_t)(colon - p);
 	for (v = colon + 1; v < end && is_blank(*v); v++)
@@ -317,6 +368,18 @@ static int http_fail(struct dfs_error *err, CURLcode rc, long os_errno,
 		return dfs_error_set(err, ENOMEM, "%s: out of memory reading the answer", peer);
 	if (c && c->too_big)
 		return dfs_error_set(err, EIO, "%s: answer larger than %zu bytes", peer, c->max);
+	/* curl keeps a header line in a buffer of its own, up to 100 KiB, and
+	 * reports a longer one as out of memory (7.88; CURLE_TOO_LARGE since
+	 * 8.6) before on_header sees it: such a line is over our bound too.
+	 * A real allocation failure of curl's in the headers reads the same
+	 * way; that is rare enough to word it by the likely cause. */
+	if (c && (c->hdrs_too_big ||
+		  (!c->hdr_done && (rc == CURLE_OUT_OF_MEMORY || rc == CURLE_TOO_LARGE_COMPAT))))
+		return dfs_error_set(err, EIO, "%s: response headers over %zu KiB", peer,
+				     DFS_HTTP_HEADER_BYTES_MAX >> 10);
+	if (c && c->too_many)
+		return dfs_error_set(err, EIO, "%s: answer has more than %d header lines",
+				     peer, DFS_HTTP_HEADERS_MAX);
 	/* a connection the server reset or closed mid-way is one failure,
 	 * whichever step of curl's saw it first (timing decides that) */
 	if (os_errno == ECONNRESET || os_errno == EPIPE || rc == CURLE_GOT_NOTHING ||
@@ -462,6 +525,48 @@ out:
 	return ret;
 }
 
+/* Run x's easy handle to its end, looking at the shutdown flag at least
+ * every CANCEL_POLL_MS (curl_multi_poll also wakes for curl's own timers,
+ * so CURLOPT_TIMEOUT_MS still ends it at the deadline). Returns curl's
+ * result; on cancellation CURLE_ABORTED_BY_CALLBACK with *cancelled = 1.
+ * The easy handle is out of the multi handle again on return. */
+static CURLcode perform(struct xfer *x, int *cancelled)
+{
+	CURLcode rc = CURLE_FAILED_INIT;
+	CURLMcode mc;
+	CURLMsg *msg;
+	int running = 1, queued;
+
+	*cancelled = 0;
+	mc = curl_multi_add_handle(x->m, x->e);
+	if (mc != CURLM_OK)
+		return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+	for (;;) {
+		mc = curl_multi_perform(x->m, &running);
+		if (mc != CURLM_OK)
+			break;
+		if (!running) {
+			while ((msg = curl_multi_info_read(x->m, &queued)))
+				if (msg->msg == CURLMSG_DONE && msg->easy_handle == x->e)
+					rc = msg->data.result;
+			break;
+		}
+		if (dfs_cancelled()) {
+			*cancelled = 1;
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		mc = curl_multi_poll(x->m, NULL, 0, CANCEL_POLL_MS, NULL);
+		if (mc != CURLM_OK)
+			break;
+	}
+	if (mc == CURLM_OUT_OF_MEMORY)
+		rc = CURLE_OUT_OF_MEMORY;
+	/* mid-transfer, this closes the connection: it is not reusable */
+	curl_multi_remove_handle(x->m, x->e);
+	return rc;
+}
+
 #define SETOPT(e, opt, val) do { if (curl_easy_setopt(e, opt, val) != CURLE_OK) goto bad_opt; } while (0)
 
 int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
@@ -474,11 +579,14 @@ int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
 	struct curl_slist *hdrs = NULL;
 	int64_t left = req->deadline_ns - dfs_http_now_ns();
 	long ms, os_errno = 0;
+	struct xfer x;
 	CURLcode rc;
 	CURL *e;
-	int ret;
+	int ret, cancelled;
 
 	memset(resp, 0, sizeof(*resp));
+	if (dfs_cancelled())   /* no new transfer once shutting down */
+		return dfs_error_set(err, ECANCELED, "%s", DFS_CANCELLED_MSG);
 	if (!peer) {
 		peer_from_url(req->url, peer_buf, sizeof(peer_buf));
 		peer = peer_buf;
@@ -490,11 +598,11 @@ int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
 
 	if (build_headers(req, &hdrs) < 0)
 		return dfs_error_set(err, ENOMEM, "%s: out of memory", peer);
-	e = pool_get(h);
-	if (!e) {
+	if (pool_get(h, &x) < 0) {
 		curl_slist_free_all(hdrs);
 		return dfs_error_set(err, ENOMEM, "%s: out of memory", peer);
 	}
+	e = x.e;
 	errbuf[0] = '\0';
 	SETOPT(e, CURLOPT_SHARE, h->share);
 	SETOPT(e, CURLOPT_URL, req->url);
@@ -509,12 +617,18 @@ int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
 	SETOPT(e, CURLOPT_WRITEDATA, &c);
 	SETOPT(e, CURLOPT_HEADERFUNCTION, on_header);
 	SETOPT(e, CURLOPT_HEADERDATA, &c);
+	/* A 3xx is an answer: curl makes no second request, so neither the
+	 * Basic credentials nor an Authorization header in hdrs can follow a
+	 * redirect to another host. Both are curl's defaults after
+	 * curl_easy_reset; said here so no one turns redirects on unaware. */
+	SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	if (req->cacert) {
 		struct curl_blob blob;
 
 		ret = ca_blob(h, req->cacert, &blob, err);
 		if (ret < 0) {
-			pool_put(h, e);
+			pool_put(h, &x);
 			curl_slist_free_all(hdrs);
 			return ret;
 		}
@@ -541,16 +655,15 @@ int dfs_http_request(struct dfs_http *h, const struct dfs_http_request *req,
 		}
 	}
 
-	rc = curl_easy_perform(e);
+	rc = perform(&x, &cancelled);
+	if (cancelled) {
+		ret = dfs_error_set(err, ECANCELED, "%s", DFS_CANCELLED_MSG);
+		goto out;
+	}
 	if (rc != CURLE_OK) {
 		curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
 		resp->tls_failed = is_tls_failure(rc);
 		ret = http_fail(err, rc, os_errno, &c, peer, left, errbuf);
-		goto out;
-	}
-	if (c.too_many) {
-		ret = dfs_error_set(err, EIO, "%s: answer has more than %d header lines",
-				    peer, DFS_HTTP_HEADERS_MAX);
 		goto out;
 	}
 	if (!c.body && !(c.body = strdup(""))) {
@@ -573,7 +686,7 @@ bad_opt:
 out:
 	/* the handle must not keep pointers into this stack frame */
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
-	pool_put(h, e);
+	pool_put(h, &x);
 	curl_slist_free_all(hdrs);
 	free(c.body);
 	headers_clear(&c);

@@ -13,10 +13,20 @@
  *   TLS failure, broken or oversized answer     EIO
  *   malformed URL or request                    EINVAL
  *   out of memory                               ENOMEM
+ *   dfs_cancel_all() was called (error.h)       ECANCELED
+ * An answer is oversized when its header lines pass DFS_HTTP_HEADER_BYTES_MAX
+ * ("response headers over 64 KiB"), it has more than DFS_HTTP_HEADERS_MAX of
+ * them, or its body passes the request's max_body; the transfer stops there,
+ * so no such answer is ever held whole.
  * HTTP statuses are not failures here: any complete answer is returned with
  * its status, and the caller maps it (dfs_errno_from_http, or its own table).
- * Redirects are not followed (a 3xx is an answer like any other), and only
- * http and https are spoken.
+ * Redirects are not followed (a 3xx is an answer like any other, so no
+ * credential or Authorization header ever goes to a host a Location names),
+ * and only http and https are spoken.
+ *
+ * Shutdown: once dfs_cancel_all() is called, a request in flight stops
+ * within about 50 ms and one not yet started makes no connection; both
+ * return -ECANCELED with the line DFS_CANCELLED_MSG.
  *
  * Secrets: header values, the Basic password and the body are never logged
  * nor put in an error line. The URL and the peer label may be (they name the
@@ -31,6 +41,8 @@
 
 #define DFS_HTTP_BODY_MAX    ((size_t)64 << 20) /* DESIGN.md: larger is EIO */
 #define DFS_HTTP_HEADERS_MAX 128                /* response header lines kept */
+#define DFS_HTTP_HEADER_BYTES_MAX ((size_t)64 << 10) /* all header lines of a
+						  * response; more is EIO */
 
 struct dfs_http;
 

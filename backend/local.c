@@ -3,6 +3,7 @@
 #include "jsonpatch.h"
 #include "log.h"
 #include "map.h"
+#include "storedoc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DOC_MAX (16 << 20)   /* a document larger than this is not ours */
+#define LOCK_NAME_MAX 300   /* "<kind>-<id>" under .lock/ */
 
 struct local {
 	struct dfs_backend base;
@@ -48,9 +49,7 @@ static struct local *L(struct dfs_backend *b)
 
 int dfs_local_id_ok(const char *id)
 {
-	size_t n = id ? strlen(id) : 0;
-
-	return n > 0 && n <= 200 && id[0] != '.' && !strchr(id, '/');
+	return dfs_storedoc_id_ok(id);
 }
 
 static int bad_id(const char *id, struct dfs_error *err)
@@ -58,35 +57,102 @@ static int bad_id(const char *id, struct dfs_error *err)
 	return dfs_error_set(err, EINVAL, "object id \"%.64s\" cannot name a document", id ? id : "");
 }
 
+/* The id of a document file name "<id>.json" into id; 0 when fname is not
+ * one (dotfiles are temp files, anything else is not ours). */
+static int doc_id(const char *fname, char id[256])
+{
+	size_t n = strlen(fname);
+
+	if (fname[0] == '.' || n <= 5 || n - 5 >= 256 || strcmp(fname + n - 5, ".json"))
+		return 0;
+	memcpy(id, fname, n - 5);
+	id[n - 5] = '\0';
+	return 1;
+}
+
+static const char *file_type(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISLNK(m) ? "a symbolic link" :
+	       S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" :
+	       S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" :
+	       "not a regular file";
+}
+
+/* Open kind/<name> for reading if it is a regular file, never blocking and
+ * never following a symlink: a FIFO, a device or a socket named *.json
+ * would hang or disturb whoever opens it. Returns the fd or -errno with err
+ * (-ENOENT when absent, -EIO with the file's type when it is not a regular
+ * file). */
+static int open_regular(struct local *l, enum dfs_kind k, const char *name,
+			struct stat *st, struct dfs_error *err)
+{
+	const char *dir = dfs_kind_dir(k);
+	int fd;
+
+	/* look before opening: opening a device can have side effects */
+	if (fstatat(l->dirfd[k], name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return dfs_error_set(err, errno, "store %s/%s: %s", dir, name, strerror(errno));
+	if (!S_ISREG(st->st_mode))
+		return dfs_error_set(err, EIO, "store %s/%s: %s, not a regular file", dir, name,
+				     file_type(st->st_mode));
+	fd = openat(l->dirfd[k], name,
+		    O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ELOOP)   /* replaced by a symlink since the look */
+			return dfs_error_set(err, EIO, "store %s/%s: a symbolic link, not a "
+					     "regular file", dir, name);
+		return dfs_error_set(err, errno, "store %s/%s: %s", dir, name, strerror(errno));
+	}
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		int e = S_ISREG(st->st_mode) ? errno : 0;
+
+		close(fd);
+		return dfs_error_set(err, EIO, "store %s/%s: %s", dir, name,
+				     e ? strerror(e) : "not a regular file");
+	}
+	return fd;
+}
+
 /* Read kind/<id>.json whole: malloc'd *text of *len bytes. -ENOENT when
- * absent. */
+ * absent; -EIO for a file that is not a regular one or is larger than
+ * DFS_STOREDOC_MAX (never read: a bound on what one edit can cost). */
 static int read_text(struct local *l, enum dfs_kind k, const char *id, char **text, size_t *len,
 		     struct dfs_error *err)
 {
+	const char *dir = dfs_kind_dir(k);
 	char name[256];
 	struct stat st;
 	char *buf;
-	ssize_t got;
-	size_t n = 0;
+	size_t n = 0, size;
 	int fd, ret = 0;
 
 	snprintf(name, sizeof(name), "%s.json", id);
-	fd = openat(l->dirfd[k], name, O_RDONLY | O_CLOEXEC);
+	fd = open_regular(l, k, name, &st, err);
 	if (fd < 0)
-		return dfs_error_set(err, errno, "%s/%s: %s", dfs_kind_dir(k), name, strerror(errno));
-	if (fstat(fd, &st) < 0 || st.st_size > DOC_MAX) {
+		return fd;
+	if (st.st_size > DFS_STOREDOC_MAX) {
 		close(fd);
-		return dfs_error_set(err, EIO, "%s/%s: too large or unreadable", dfs_kind_dir(k), name);
+		return dfs_error_set(err, EIO, "store %s/%s: %lld bytes; a document holds at most "
+				     "%d (1 MiB)", dir, name, (long long)st.st_size,
+				     DFS_STOREDOC_MAX);
 	}
-	buf = malloc((size_t)st.st_size + 1);
+	size = (size_t)st.st_size;
+	buf = malloc(size + 1);
 	if (!buf) {
 		close(fd);
 		return dfs_error_set(err, ENOMEM, "out of memory");
 	}
-	while (n < (size_t)st.st_size && (got = read(fd, buf + n, (size_t)st.st_size - n)) > 0)
+	while (n < size) {
+		ssize_t got = read(fd, buf + n, size - n);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
 		n += (size_t)got;
-	if (n < (size_t)st.st_size) {
-		ret = dfs_error_set(err, EIO, "%s/%s: short read", dfs_kind_dir(k), name);
+	}
+	if (n < size) {
+		ret = dfs_error_set(err, EIO, "store %s/%s: short read", dir, name);
 		free(buf);
 		buf = NULL;
 	}
@@ -96,23 +162,7 @@ static int read_text(struct local *l, enum dfs_kind k, const char *id, char **te
 	return ret;
 }
 
-static int parse_doc(enum dfs_kind k, const char *id, const char *text, size_t len, json_t **out,
-		     struct dfs_error *err)
-{
-	json_error_t jerr;
-
-	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!*out || !json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		return dfs_error_set(err, EIO, "%s/%s.json: not a JSON object (line %d: %s)",
-				     dfs_kind_dir(k), id, jerr.line, jerr.text);
-	}
-	/* the file name is the id: a document cannot claim another object's */
-	json_object_set_new(*out, "id", json_string(id));
-	return 0;
-}
-
+/* Read and check kind/<id>.json (storedoc.h): *out is a new reference. */
 static int read_doc(struct local *l, enum dfs_kind k, const char *id, json_t **out,
 		    struct dfs_error *err)
 {
@@ -122,9 +172,9 @@ static int read_doc(struct local *l, enum dfs_kind k, const char *id, json_t **o
 
 	if (ret < 0)
 		return ret;
-	ret = parse_doc(k, id, text, len, out, err);
+	*out = dfs_storedoc_load(k, id, text, len, err);
 	free(text);
-	return ret;
+	return *out ? 0 : -EIO;
 }
 
 static uint64_t text_hash(const char *s, size_t len)
@@ -235,32 +285,80 @@ out_free:
 	return ret;
 }
 
-/* Take the object's flock, waiting at most until deadline. Returns the lock
- * fd (close it to unlock) or -errno. */
+static void lock_name(enum dfs_kind k, const char *id, char name[LOCK_NAME_MAX])
+{
+	snprintf(name, LOCK_NAME_MAX, "%s-%s", dfs_kind_dir(k), id);
+}
+
+/* Take the object's flock (.lock/<kind>-<id>), waiting at most until
+ * deadline_ns, or not at all when deadline_ns is 0 (-EWOULDBLOCK when
+ * another writer holds it). Returns the lock fd (give it to unlock_object)
+ * or -errno.
+ *
+ * Lock files are removed with their objects (unlock_object), so a lock
+ * taken on an fd whose path was unlinked (or replaced) meanwhile is a lock
+ * on nothing: after flock succeeds, the path must still name the fd's
+ * inode, else open it again. This way two processes never hold "the lock"
+ * on two different inodes. */
 static int lock_object(struct local *l, enum dfs_kind k, const char *id, int64_t deadline_ns,
 		       struct dfs_error *err)
 {
-	char name[300];
+	char name[LOCK_NAME_MAX];
+	struct stat fst, pst;
 	int fd;
 
-	snprintf(name, sizeof(name), "%s-%s", dfs_kind_dir(k), id);
-	fd = openat(l->lockdir, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return dfs_error_set(err, errno, "store: lock %s: %s", name, strerror(errno));
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			int e = errno;
+	lock_name(k, id, name);
+	for (;;) {
+		fd = openat(l->lockdir, name,
+			    O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return dfs_error_set(err, errno, "store: lock %s: %s", name, strerror(errno));
+		if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode)) {
+			close(fd);
+			return dfs_error_set(err, EIO, "store: lock .lock/%s: not a regular file", name);
+		}
+		while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK && errno != EINTR) {
+				int e = errno;
 
-			close(fd);
-			return dfs_error_set(err, e, "store: lock %s: %s", name, strerror(e));
+				close(fd);
+				return dfs_error_set(err, e, "store: lock %s: %s", name, strerror(e));
+			}
+			if (deadline_ns == 0) {
+				close(fd);
+				return dfs_error_set(err, EWOULDBLOCK, "store: %s is locked", name);
+			}
+			if (dfs_now_ns() > deadline_ns) {
+				close(fd);
+				return dfs_error_set(err, ETIMEDOUT, "store: %s is locked by another writer", name);
+			}
+			if (dfs_cancelled()) {
+				close(fd);
+				return dfs_error_set(err, ECANCELED, "%s", DFS_CANCELLED_MSG);
+			}
+			usleep(1000);
 		}
-		if (dfs_now_ns() > deadline_ns) {
-			close(fd);
-			return dfs_error_set(err, ETIMEDOUT, "store: %s is locked by another writer", name);
-		}
-		usleep(1000);
+		if (fstatat(l->lockdir, name, &pst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    pst.st_dev == fst.st_dev && pst.st_ino == fst.st_ino)
+			return fd;
+		/* the holder removed it with its object: a fresh file */
+		close(fd);
 	}
-	return fd;
+}
+
+/* Release a lock from lock_object. drop: the object has no document (any
+ * more), so its lock file goes too; unlinked while held, as lock_object
+ * expects. */
+static void unlock_object(struct local *l, enum dfs_kind k, const char *id, int fd, int drop)
+{
+	char name[LOCK_NAME_MAX];
+
+	if (drop) {
+		lock_name(k, id, name);
+		if (unlinkat(l->lockdir, name, 0) < 0 && errno != ENOENT)
+			log_warn("store: remove .lock/%s", name);
+	}
+	close(fd);
 }
 
 static void bump_version(enum dfs_kind k, json_t *doc)
@@ -299,18 +397,15 @@ static int local_list(struct dfs_backend *b, enum dfs_kind k, json_t **out, int6
 	arr = json_array();
 	while ((de = readdir(d))) {
 		char id[256];
-		size_t n = strlen(de->d_name);
 		struct dfs_error e2;
 		json_t *doc;
 
-		if (de->d_name[0] == '.' || n <= 5 || n - 5 >= sizeof(id) ||
-		    strcmp(de->d_name + n - 5, ".json") != 0)
+		if (!doc_id(de->d_name, id))
 			continue;
-		memcpy(id, de->d_name, n - 5);
-		id[n - 5] = '\0';
 		if (read_doc(l, k, id, &doc, &e2) < 0) {
+			/* hidden until a good version appears (the watcher) */
 			if (e2.code != ENOENT)
-				log_warnx("%s", e2.msg);
+				log_warnx("%s; skipped", e2.msg);
 			continue;
 		}
 		json_array_append_new(arr, doc);
@@ -349,7 +444,10 @@ static int local_patch(struct dfs_backend *b, enum dfs_kind k, const char *id, c
 		goto out_unlock;
 	}
 	bump_version(k, after);
-	ret = write_doc(l, k, id, after, 0, err);
+	/* never write what the store would refuse to read back */
+	ret = dfs_storedoc_check(k, after, err);
+	if (ret == 0)
+		ret = write_doc(l, k, id, after, 0, err);
 	if (ret < 0) {
 		json_decref(after);
 		goto out_unlock;
@@ -357,7 +455,7 @@ static int local_patch(struct dfs_backend *b, enum dfs_kind k, const char *id, c
 	*out = after;
 out_unlock:
 	json_decref(doc);
-	close(lock);
+	unlock_object(l, k, id, lock, ret == -ENOENT);
 	return ret;
 }
 
@@ -378,22 +476,35 @@ static void new_uuid(char out[37])
 static int local_create(struct dfs_backend *b, enum dfs_kind k, const json_t *doc, json_t **out,
 			int64_t deadline_ns, struct dfs_error *err)
 {
+	struct local *l = L(b);
 	char id[37];
 	json_t *created;
-	int ret;
+	int lock, ret;
 
 	new_uuid(id);
 	created = json_deep_copy(doc);
 	if (!created)
 		return dfs_error_set(err, ENOMEM, "out of memory");
 	json_object_set_new(created, "id", json_string(id));
-	ret = write_doc(L(b), k, id, created, 1, err);
-	if (ret < 0) {
-		json_decref(created);
-		return ret;
+	ret = dfs_storedoc_check(k, created, err);
+	if (ret < 0)
+		goto out_free;
+	/* held while the temp file exists: the cleanup at mount removes only
+	 * temp files whose object nobody holds */
+	lock = lock_object(l, k, id, deadline_ns, err);
+	if (lock < 0) {
+		ret = lock;
+		goto out_free;
 	}
+	ret = write_doc(l, k, id, created, 1, err);
+	unlock_object(l, k, id, lock, ret < 0);
+	if (ret < 0)
+		goto out_free;
 	*out = created;
 	return 0;
+out_free:
+	json_decref(created);
+	return ret;
 }
 
 static int local_remove(struct dfs_backend *b, enum dfs_kind k, const char *id, int64_t deadline_ns,
@@ -414,30 +525,30 @@ static int local_remove(struct dfs_backend *b, enum dfs_kind k, const char *id, 
 				    strerror(errno));
 	else
 		fsync(l->dirfd[k]);
-	close(lock);
+	/* no document, no lock file: deleted objects leave nothing behind */
+	unlock_object(l, k, id, lock, ret == 0 || ret == -ENOENT);
 	return ret;
 }
 
 /* The watcher: one inotify fd over the kind folders. Our own writes come
- * back here too; the model drops a document equal to what it holds. */
+ * back here too; the model drops a document equal to what it holds. A
+ * document that cannot be read or fails its checks (storedoc.h) is logged
+ * once per event and not reported: the model keeps the last good version,
+ * and an object that never had one stays hidden. */
 static void report(struct local *l, enum dfs_kind k, const char *fname)
 {
 	char id[256];
-	size_t n = strlen(fname);
 	struct dfs_error e;
 	json_t *doc = NULL;
 	char *text = NULL;
 	size_t len = 0;
 
-	if (fname[0] == '.' || n <= 5 || n - 5 >= sizeof(id) || strcmp(fname + n - 5, ".json"))
+	if (!doc_id(fname, id))
 		return;
-
-	memcpy(id, fname, n - 5);
-	id[n - 5] = '\0';
 	if (read_text(l, k, id, &text, &len, &e) == 0) {
 		int ours = was_written(l, k, id, text_hash(text, len));
 
-		if (!ours && parse_doc(k, id, text, len, &doc, &e) < 0) {
+		if (!ours && !(doc = dfs_storedoc_load(k, id, text, len, &e))) {
 			/* a person mid-edit, or a broken file: keep what we have */
 			log_warnx("%s; keeping the last good version", e.msg);
 			ours = 1;
@@ -451,6 +562,21 @@ static void report(struct local *l, enum dfs_kind k, const char *fname)
 	}
 	l->cb(l->cb_arg, k, id, doc);
 	json_decref(doc);
+}
+
+/* IN_CREATE: a regular file is read at its IN_CLOSE_WRITE; anything else
+ * named like a document (a FIFO, a symlink, a directory...) never gets
+ * one, so it is logged here, once, and never opened. */
+static void created(struct local *l, enum dfs_kind k, const char *fname)
+{
+	char id[256];
+	struct stat st;
+
+	if (!doc_id(fname, id) || fstatat(l->dirfd[k], fname, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    S_ISREG(st.st_mode))
+		return;
+	log_warnx("store %s/%s: %s, not a regular file; skipped", dfs_kind_dir(k), fname,
+		  file_type(st.st_mode));
 }
 
 static void *watch_thread(void *arg)
@@ -486,9 +612,14 @@ static void *watch_thread(void *arg)
 			}
 			if (!ev->len)
 				continue;
-			for (int k = 0; k < DFS_KIND_COUNT; k++)
-				if (l->wd[k] == ev->wd)
+			for (int k = 0; k < DFS_KIND_COUNT; k++) {
+				if (l->wd[k] != ev->wd)
+					continue;
+				if (ev->mask & IN_CREATE)
+					created(l, (enum dfs_kind)k, ev->name);
+				else
 					report(l, (enum dfs_kind)k, ev->name);
+			}
 		}
 	}
 	return NULL;
@@ -507,7 +638,8 @@ static int local_watch(struct dfs_backend *b, dfs_change_cb cb, void *arg)
 	for (int k = 0; k < DFS_KIND_COUNT; k++) {
 		snprintf(path, sizeof(path), "%s/%s", l->root, dfs_kind_dir((enum dfs_kind)k));
 		l->wd[k] = inotify_add_watch(l->inofd, path,
-					     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE);
+					     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+					     IN_CREATE);
 		if (l->wd[k] < 0)
 			return -errno;
 	}
@@ -543,6 +675,118 @@ static void local_free(struct dfs_backend *b)
 	pthread_mutex_destroy(&l->written_mu);
 	free(l->root);
 	free(l);
+}
+
+/* The id of a temp file name ".<id>.<8 hex>.tmp" (write_doc) into id; 0
+ * when fname is not one. */
+static int temp_id(const char *fname, char id[256])
+{
+	size_t n = strlen(fname);
+
+	if (fname[0] != '.' || n < 1 + 1 + 1 + 8 + 4 || n - 14 >= 256 ||
+	    strcmp(fname + n - 4, ".tmp") || fname[n - 13] != '.')
+		return 0;
+	for (size_t i = n - 12; i < n - 4; i++)
+		if (!strchr("0123456789abcdef", fname[i]))
+			return 0;
+	memcpy(id, fname + 1, n - 14);
+	id[n - 14] = '\0';
+	return dfs_storedoc_id_ok(id);
+}
+
+static int has_doc(struct local *l, enum dfs_kind k, const char *id)
+{
+	char name[256];
+	struct stat st;
+
+	snprintf(name, sizeof(name), "%s.json", id);
+	return fstatat(l->dirfd[k], name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+static DIR *open_dir(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (!d && fd >= 0)
+		close(fd);
+	return d;
+}
+
+/* Temp files of writes that were killed: a writer holds the object's lock
+ * while its temp file exists (write_doc runs under it), so a temp file
+ * whose lock we can take at once is stale. Another daemon's write in
+ * flight keeps its temp file. */
+static void clean_temps(struct local *l, enum dfs_kind k)
+{
+	const char *dir = dfs_kind_dir(k);
+	struct dirent *de;
+	DIR *d = open_dir(l->dirfd[k]);
+
+	if (!d) {
+		log_warn("store %s: cleanup", dir);
+		return;
+	}
+	while ((de = readdir(d))) {
+		char id[256];
+		struct stat st;
+		int lock;
+
+		if (!temp_id(de->d_name, id) ||
+		    fstatat(l->dirfd[k], de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		lock = lock_object(l, k, id, 0, NULL);
+		if (lock < 0) {
+			if (lock == -EWOULDBLOCK)
+				log_debug("store %s/%s: a write in flight; kept", dir, de->d_name);
+			continue;
+		}
+		if (unlinkat(l->dirfd[k], de->d_name, 0) == 0)
+			log_info("store %s/%s: removed the temp file of an interrupted write", dir,
+				 de->d_name);
+		else if (errno != ENOENT)
+			log_warn("store %s/%s: remove", dir, de->d_name);
+		unlock_object(l, k, id, lock, !has_doc(l, k, id));
+	}
+	closedir(d);
+}
+
+/* Lock files of objects that have no document: deleted by hand or by a
+ * version of deployfs that left them. A lock someone holds is kept. */
+static void clean_locks(struct local *l)
+{
+	struct dirent *de;
+	DIR *d = open_dir(l->lockdir);
+
+	if (!d) {
+		log_warn("store .lock: cleanup");
+		return;
+	}
+	while ((de = readdir(d))) {
+		for (int k = 0; k < DFS_KIND_COUNT; k++) {
+			const char *dir = dfs_kind_dir((enum dfs_kind)k);
+			size_t n = strlen(dir);
+			const char *id = de->d_name + n + 1;
+			int lock;
+
+			if (strncmp(de->d_name, dir, n) || de->d_name[n] != '-' ||
+			    !dfs_storedoc_id_ok(id) || has_doc(l, (enum dfs_kind)k, id))
+				continue;
+			lock = lock_object(l, (enum dfs_kind)k, id, 0, NULL);
+			if (lock < 0)
+				continue;
+			/* under the lock, a document may have been created since */
+			if (has_doc(l, (enum dfs_kind)k, id)) {
+				unlock_object(l, (enum dfs_kind)k, id, lock, 0);
+				continue;
+			}
+			unlock_object(l, (enum dfs_kind)k, id, lock, 1);
+			log_info("store .lock/%s: removed the lock file of an object with no document",
+				 de->d_name);
+		}
+	}
+	closedir(d);
 }
 
 static const struct dfs_backend_ops local_ops = {
@@ -603,6 +847,9 @@ struct dfs_backend *dfs_local_new(const char *dir, struct dfs_error *err)
 	if (l->lockdir < 0 || !l->root)
 		goto fail;
 	close(rootfd);
+	for (int k = 0; k < DFS_KIND_COUNT; k++)
+		clean_temps(l, (enum dfs_kind)k);
+	clean_locks(l);
 	return &l->base;
 fail:
 	dfs_error_set(err, errno, "store %s: %s", dir, strerror(errno));

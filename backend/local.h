@@ -9,6 +9,15 @@
  * flock, so several daemons (and people editing the JSON) never lose an
  * update. Changes made outside this process are reported through watch()
  * (inotify).
+ *
+ * Only regular files are read, never blocking and never through a symlink;
+ * every document is checked (storedoc.h) where it is read (list, get,
+ * patch, the watcher), and one that fails is logged and skipped (list) or
+ * not reported (watcher: the last good version stays). A write holds its
+ * object's flock while its temp file exists; a lock file is removed with
+ * its object (under the lock, and lockers check that the path still names
+ * the inode they locked). At open, temp files nobody holds and lock files
+ * of objects with no document are removed.
  */
 #ifndef DEPLOYFS_LOCAL_H
 #define DEPLOYFS_LOCAL_H

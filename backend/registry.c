@@ -19,6 +19,10 @@
  * and rewrites a Docker v2 manifest to schema1 (another digest) when it
  * lacks the Docker ones (notes/registry.md).
  *
+ * Credentials: an app's registry object is first checked to name the
+ * image's registry (dfs_registry_object_check), before any request; a token
+ * realm that is not https gets none (registry_auth.c, registry.h).
+ *
  * insecure_registry: https with verification off; if the TLS handshake
  * itself fails (the server speaks plain HTTP) the check falls back to http
  * and remembers that for the endpoint, as docker does.
@@ -169,6 +173,11 @@ int dfs_registry_check(struct dfs_registry_client *c, const struct dfs_reference
 	ret = check_ref(&k, ref, err);
 	if (ret < 0)
 		return ret;
+	if (creds) {   /* before any request: its credentials go nowhere else */
+		ret = dfs_registry_object_check(&k, creds, err);
+		if (ret < 0)
+			return ret;
+	}
 	ret = dfs_registry_resolve_endpoint(&k, err);
 	if (ret < 0)
 		return ret;

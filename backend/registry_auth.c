@@ -5,6 +5,14 @@
  * (endpoint, scope, identity) until it expires. Basic: the credentials on
  * the request itself; the cache then remembers to send them at once.
  *
+ * Where credentials may go (registry.h): a registry object's only to the
+ * registry its url names (or that registry's mirror), checked before any
+ * request; any credentials to a token realm only over https, or over plain
+ * http when the realm is the endpoint itself and it may speak plain http. A
+ * realm is whatever URL the registry's answer names, so without that rule a
+ * registry (or whoever sits on its plain-http path) could send them
+ * anywhere in clear text.
+ *
  * Secrets (passwords, tokens, the identity key, Authorization headers) are
  * wiped before they are freed and never go into an error line.
  */
@@ -180,6 +188,29 @@ void dfs_registry_wipe_free(char *s)
 	}
 }
 
+int dfs_registry_object_check(const struct dfs_registry_ctx *k,
+			      const struct dfs_registry_creds *creds, struct dfs_error *err)
+{
+	const char *name = creds->name && *creds->name ? creds->name : "object";
+	char want[256], have[256];
+
+	/* the url is never put in the line: it may hold user:pass@ */
+	if (!creds->url || !*creds->url)
+		return dfs_error_set(err, EINVAL,
+				     "image %s: registry %s has no url, and its credentials are sent only to the registry its url names: write its url",
+				     k->image, name);
+	if (dfs_registry_object_host(creds->url, want, sizeof(want)) < 0)
+		return dfs_error_set(err, EINVAL,
+				     "image %s: the url of registry %s names no registry (expected HOST[:PORT], optionally after https://)",
+				     k->image, name);
+	dfs_registry_domain_key(k->ref->domain, have, sizeof(have));
+	if (strcmp(have, want) != 0)
+		return dfs_error_set(err, EINVAL,
+				     "image %s is not on registry %s (%s): its credentials are sent only there",
+				     k->image, name, want);
+	return 0;
+}
+
 int dfs_registry_have_creds(const struct dfs_registry_ctx *k)
 {
 	return k->token || (k->user && k->pass);
@@ -238,6 +269,10 @@ void dfs_registry_basic_creds(struct dfs_registry_ctx *k, struct dfs_http_reques
 
 int dfs_registry_refused(const struct dfs_registry_ctx *k, struct dfs_error *err)
 {
+	if (k->withheld[0])
+		return dfs_error_set(err, EACCES,
+				     "registry %s refused anonymous access to %s: the credentials were withheld from its token server %s because it is not HTTPS",
+				     k->label, k->image, k->withheld);
 	if (k->sent_creds)
 		return dfs_error_set(err, EACCES, "registry %s refused the credentials%s%s for %s",
 				     k->label, k->user ? " of user " : "", k->user ? k->user : "",
@@ -423,7 +458,7 @@ static int token_chars_ok(const char *t)
  * docker does; a realm that does not do OAuth2 (400/404/405) gets it as a
  * Basic password on the usual GET, like a username and password. */
 static int ask_realm(struct dfs_registry_ctx *k, const struct dfs_auth_challenge *ch,
-		     const char *scope, const char *peer, int insecure,
+		     const char *scope, const char *peer, int insecure, int send_creds,
 		     struct dfs_http_response *r, struct dfs_error *err)
 {
 	static const char *const ctype = "Content-Type: application/x-www-form-urlencoded";
@@ -439,7 +474,7 @@ static int ask_realm(struct dfs_registry_ctx *k, const struct dfs_auth_challenge
 	size_t blen;
 	int ret;
 
-	if (k->token) {
+	if (k->token && send_creds) {
 		blen = 3 * (strlen(k->token) + strlen(scope) + strlen(ch->service)) + 128;
 		body = malloc(blen);
 		if (!body || form(body, blen, kv, 10) < 0) {
@@ -465,8 +500,22 @@ static int ask_realm(struct dfs_registry_ctx *k, const struct dfs_auth_challenge
 		     params) >= (int)sizeof(url))
 		return dfs_error_set(err, EIO, "%s: token realm URL too long", k->peer);
 	req.url = url;
-	dfs_registry_basic_creds(k, &req);
+	if (send_creds)
+		dfs_registry_basic_creds(k, &req);
 	return dfs_http_request(k->c->http, &req, r, err);
+}
+
+/* May k's credentials go to the realm at realm_auth? Over https, yes; over
+ * plain http only to k's endpoint itself when it may speak plain http:
+ * insecure_registry names it, or it is a mirror the operator gave as
+ * http:// (the manifest requests carry the credentials there anyway). */
+static int realm_gets_creds(const struct dfs_registry_ctx *k, const char *realm,
+			    const char *realm_auth)
+{
+	if (strncmp(realm, "https://", 8) == 0)
+		return 1;
+	return strcasecmp(realm_auth, k->authority) == 0 &&
+	       (k->insecure || (k->mirrored && strncmp(k->base, "http://", 7) == 0));
 }
 
 int dfs_registry_fetch_token(struct dfs_registry_ctx *k, const struct dfs_auth_challenge *ch,
@@ -478,13 +527,17 @@ int dfs_registry_fetch_token(struct dfs_registry_ctx *k, const struct dfs_auth_c
 	json_t *root = NULL, *v;
 	const char *tok;
 	long long ttl;
-	int ret;
+	int ret, send;
 
 	if (dfs_registry_url_authority(ch->realm, realm_auth, sizeof(realm_auth)) < 0)
 		return dfs_error_set(err, EIO, "%s sent a token realm that is not an http(s) URL",
 				     k->peer);
 	snprintf(peer, sizeof(peer), "token server %s of registry %s", realm_auth, k->label);
-	ret = ask_realm(k, ch, scope, peer, dfs_registry_is_insecure(k->c, realm_auth), &r, err);
+	send = realm_gets_creds(k, ch->realm, realm_auth);
+	if (!send && dfs_registry_have_creds(k))
+		snprintf(k->withheld, sizeof(k->withheld), "%s", realm_auth);
+	ret = ask_realm(k, ch, scope, peer, dfs_registry_is_insecure(k->c, realm_auth), send,
+			&r, err);
 	if (ret < 0)
 		goto out;
 	if (r.status == 401 || r.status == 403) {

@@ -35,6 +35,37 @@ int dfs_registry_url_authority(const char *url, char *out, size_t outsz)
 	return 0;
 }
 
+int dfs_registry_object_host(const char *url, char *out, size_t outsz)
+{
+	const char *s = url;
+	size_t n;
+
+	if (strncasecmp(s, "https://", 8) == 0)
+		s += 8;
+	else if (strncasecmp(s, "http://", 7) == 0)
+		s += 7;
+	else if (strstr(s, "://"))
+		return -EINVAL;
+	n = strcspn(s, "/?#");
+	if (n == 0 || n >= outsz || memchr(s, '@', n) || memchr(s, ' ', n))
+		return -EINVAL;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	dfs_registry_domain_key(out, out, outsz);
+	return 0;
+}
+
+void dfs_registry_domain_key(const char *domain, char *out, size_t outsz)
+{
+	size_t i;
+
+	for (i = 0; domain[i] && i + 1 < outsz; i++)
+		out[i] = (char)(domain[i] >= 'A' && domain[i] <= 'Z' ? domain[i] + 32 : domain[i]);
+	out[i] = '\0';
+	if (dfs_dockercfg_normal_host(out) != out)
+		snprintf(out, outsz, "%s", "docker.io");
+}
+
 /* Split "host[:port]" / "[v6][:port]"; port "" when none. */
 static void split_authority(const char *a, char *host, size_t hsz, const char **port)
 {

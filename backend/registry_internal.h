@@ -80,6 +80,8 @@ struct dfs_registry_ctx {
 	struct dfs_docker_cred dc;
 	char *who;                   /* identity key of the cache (secret) */
 	int sent_creds;              /* credentials went out in this check */
+	char withheld[256];          /* token realm HOST[:PORT] the credentials
+				      * were kept from (not https), or "" */
 };
 
 /* ---------------------------------------------- endpoints (registry_endpoint.c) */
@@ -88,6 +90,16 @@ struct dfs_registry_ctx {
  * http:// or https://, has no host, carries userinfo, or does not fit.
  * Pure; out is unspecified on failure. */
 int dfs_registry_url_authority(const char *url, char *out, size_t outsz);
+
+/* The registry a registry object's url names, as a key to compare with
+ * dfs_registry_domain_key: "HOST[:PORT]" with any http:// or https:// and
+ * any path dropped, lowercased, docker.io spellings folded to "docker.io".
+ * -EINVAL when it names no host, carries userinfo, has another scheme or
+ * does not fit. Pure; out is unspecified on failure. */
+int dfs_registry_object_host(const char *url, char *out, size_t outsz);
+
+/* A reference's normalised domain as the same kind of key. Pure. */
+void dfs_registry_domain_key(const char *domain, char *out, size_t outsz);
 
 /* The mirror URL (no trailing '/') configured for a normalised domain
  * ("docker.io" also for mirrors given as index.docker.io or
@@ -153,10 +165,17 @@ const struct dfs_auth_challenge *dfs_registry_pick_challenge(const struct dfs_ht
 
 /* ----------------------------------------------- credentials (registry_auth.c) */
 
+/* -EINVAL with err when k's image is not on the host creds->url names (or
+ * the url names none): the registry object's credentials go nowhere else
+ * (registry.h). 0 when it is. Needs check_ref done (k->image). */
+int dfs_registry_object_check(const struct dfs_registry_ctx *k,
+			      const struct dfs_registry_creds *creds, struct dfs_error *err);
+
 /* Set k's credentials: the caller's creds when they hold some (a token wins
  * over a password), else the docker config's for the endpoint (a mirror's
  * own, never the mirrored registry's); a broken docker config is logged and
- * the check goes anonymous. Sets k->who. Needs the endpoint resolved.
+ * the check goes anonymous. Sets k->who. Needs the endpoint resolved and,
+ * for creds, dfs_registry_object_check passed.
  * Returns 0 or -ENOMEM (no err: the caller words the line); either way,
  * release with dfs_registry_creds_release. */
 int dfs_registry_pick_creds(struct dfs_registry_ctx *k, const struct dfs_registry_creds *creds);
@@ -172,7 +191,8 @@ int dfs_registry_have_creds(const struct dfs_registry_ctx *k);
 void dfs_registry_basic_creds(struct dfs_registry_ctx *k, struct dfs_http_request *req);
 
 /* The registry said no: -EACCES when k sent credentials ("refused the
- * credentials"), else -ENOKEY ("not found, or private"), err filled. */
+ * credentials") or withheld them from a realm that is not https (the line
+ * says so), else -ENOKEY ("not found, or private"), err filled. */
 int dfs_registry_refused(const struct dfs_registry_ctx *k, struct dfs_error *err);
 
 /* explicit_bzero s, then free it. Accepts NULL. */
@@ -205,7 +225,10 @@ void dfs_registry_auth_clear(struct dfs_registry_client *c);
 
 /* A Bearer token for k from ch's realm (anonymous, Basic credentials, or an
  * OAuth2 refresh token): *header = "Authorization: Bearer T" (caller wipes
- * and frees) and *expires, when to stop using it. Returns 0, or with err:
+ * and frees) and *expires, when to stop using it. k's credentials go to the
+ * realm only over https, or over http when the realm is k's endpoint and it
+ * may speak plain http; otherwise the token is asked for anonymously and
+ * k->withheld names the realm. Returns 0, or with err:
  * -EACCES/-ENOKEY (the realm said 401/403), -EAGAIN (429), -EIO (not an
  * http(s) realm, another status, no usable token), -ENOMEM, or the
  * transport's errors (http.h). Does not touch the cache. */

@@ -122,6 +122,15 @@ static const char *const disk_formats[] = {
 	"iso", "ploop", NULL
 };
 
+static const char *const image_statuses[] = {
+	"queued", "saving", "uploading", "importing", "active", "deactivated",
+	"killed", "deleted", "pending_delete", NULL
+};
+
+static const char *const visibilities[] = {
+	"public", "private", "shared", "community", NULL
+};
+
 static int check_enum(const char *attr, const char *s,
 		      const char *const *allowed, struct dfs_error *err)
 {
@@ -146,6 +155,16 @@ int dfs_check_container_format(const char *s, struct dfs_error *err)
 int dfs_check_disk_format(const char *s, struct dfs_error *err)
 {
 	return check_enum("disk_format", s, disk_formats, err);
+}
+
+int dfs_check_image_status(const char *s, struct dfs_error *err)
+{
+	return check_enum("status", s, image_statuses, err);
+}
+
+int dfs_check_visibility(const char *s, struct dfs_error *err)
+{
+	return check_enum("visibility", s, visibilities, err);
 }
 
 /* 0 when s is well-formed UTF-8 without controls (tab allowed), with its

@@ -26,6 +26,13 @@ int dfs_check_container_format(const char *s, struct dfs_error *err);
 /* Glance's disk_format: ami ari aki vhd vhdx vmdk raw qcow2 vdi iso ploop. */
 int dfs_check_disk_format(const char *s, struct dfs_error *err);
 
+/* Glance's image status: queued saving uploading importing active
+ * deactivated killed deleted pending_delete. */
+int dfs_check_image_status(const char *s, struct dfs_error *err);
+
+/* Glance's visibility: public private shared community. */
+int dfs_check_visibility(const char *s, struct dfs_error *err);
+
 /* A string property value: valid UTF-8, no control characters other than
  * tab, at most max characters (code points). -EINVAL otherwise. */
 int dfs_check_text(const char *attr, const char *s, size_t max,

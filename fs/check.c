@@ -19,6 +19,11 @@ int dfs_check_image(struct dfs_fs *fs, const struct dfs_reference *ref, const js
 	if (!fs->registry)
 		return dfs_error_set(err, EIO, "the registry check is not available");
 	if (regdoc) {
+		/* name and url too: its credentials go only to its url's host */
+		creds.name = json_string_value(json_object_get(regdoc, "name"));
+		if (!creds.name || !*creds.name)
+			creds.name = json_string_value(json_object_get(regdoc, "id"));
+		creds.url = json_string_value(json_object_get(regdoc, "url"));
 		creds.username = json_string_value(json_object_get(regdoc, "username"));
 		creds.password = json_string_value(json_object_get(regdoc, "password"));
 		creds.token = json_string_value(json_object_get(regdoc, "token"));
@@ -31,7 +36,10 @@ int dfs_check_image(struct dfs_fs *fs, const struct dfs_reference *ref, const js
 		log_info("registry check skipped: %s; the apps API checks it itself", e.msg);
 		return 0;
 	}
-	if (fs->cfg.registry_check == DFS_CHECK_WARN) {
+	/* warn overrides what the registry said, not a refusal made before
+	 * any request (-EINVAL: the image is not on the app's registry
+	 * object's host) nor a shutdown (-ECANCELED) */
+	if (fs->cfg.registry_check == DFS_CHECK_WARN && ret != -EINVAL && ret != -ECANCELED) {
 		log_warnx("registry check: %s (registry_check=warn: going on)", e.msg);
 		digest[0] = '\0';
 		return 0;

@@ -10,6 +10,7 @@
 #include "fs.h"
 #include "jsonpatch.h"
 #include "log.h"
+#include "shutdown.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -132,10 +133,20 @@ out_free:
 
 int dfs_tree_commit(struct dfs_tree *t, struct dfs_node *n, const char *buf, size_t len)
 {
-	return run(t, n, buf, len, 0);
+	int ret;
+
+	dfs_busy_enter();
+	ret = run(t, n, buf, len, 0);
+	dfs_busy_leave();
+	return ret;
 }
 
 int dfs_tree_check(struct dfs_tree *t, struct dfs_node *n, const char *buf, size_t len)
 {
-	return run(t, n, buf, len, 1);
+	int ret;
+
+	dfs_busy_enter();
+	ret = run(t, n, buf, len, 1);
+	dfs_busy_leave();
+	return ret;
 }

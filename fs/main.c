@@ -9,6 +9,7 @@
 #include "model.h"
 #include "mountpoint.h"
 #include "notify.h"
+#include "shutdown.h"
 #include "events.h"
 #include "registry.h"
 #include "tree.h"
@@ -328,6 +329,8 @@ int main(int argc, char *argv[])
 		log_warnx("cannot watch the store for changes");
 		goto out_unmount;
 	}
+	if (dfs_shutdown_start(&fs) < 0)
+		log_warnx("cannot start the shutdown thread: a signal ends the loop at once");
 	log_info("mounted %s on %s (registry_check=%s)", fs.cfg.state, cmd.mountpoint,
 		 fs.cfg.registry_check == DFS_CHECK_STRICT ? "strict" :
 		 fs.cfg.registry_check == DFS_CHECK_WARN ? "warn" : "off");
@@ -345,6 +348,7 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop_mt(fs.se, loop);
 		fuse_loop_cfg_destroy(loop);
 	}
+	dfs_shutdown_stop();
 	/* a signal ends the loop with its number: a clean exit */
 	ret = ret < 0 ? 1 : 0;
 	/* the watcher feeds the notifier: stop it first */

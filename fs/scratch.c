@@ -9,6 +9,7 @@
  * new property at its first write.
  */
 #include "tree_int.h"
+#include "shutdown.h"
 #include "fs.h"
 #include "log.h"
 #include "validate.h"
@@ -72,7 +73,7 @@ static void drop_scratch(struct dfs_tree *t, fuse_ino_t parent, const char *name
 		n->pending = 0;
 	if (n->nlookup == 0 && n->type == DFS_N_SCRATCH) {
 		t->byino[n->ino] = NULL;
-		tree_node_free(n);
+		tree_node_free(t, n);
 	}
 }
 
@@ -214,13 +215,19 @@ int dfs_tree_scratch_write(struct dfs_tree *t, struct dfs_node *n, const char *b
 		size_t end = (size_t)off + len;
 
 		if (end > n->size) {
-			char *p = realloc(n->data, end);
+			char *p;
 
+			if (t->scratch_bytes + (end - n->size) > DFS_SCRATCH_MAX_TOTAL) {
+				ret = -ENOSPC;
+				goto out;
+			}
+			p = realloc(n->data, end);
 			if (!p) {
 				ret = -ENOMEM;
 				goto out;
 			}
 			memset(p + n->size, 0, end - n->size);
+			t->scratch_bytes += end - n->size;
 			n->data = p;
 			n->size = end;
 		}
@@ -239,18 +246,24 @@ int dfs_tree_scratch_truncate(struct dfs_tree *t, struct dfs_node *n, off_t size
 	pthread_mutex_lock(&t->mu);
 	if (size < 0 || size > DFS_SCRATCH_MAX_SIZE) {
 		ret = -EFBIG;
-	} else if ((size_t)size > n->size) {
-		char *p = realloc(n->data, (size_t)size);
+	} else if ((size_t)size > n->size &&
+		   t->scratch_bytes + ((size_t)size - n->size) > DFS_SCRATCH_MAX_TOTAL) {
+		ret = -ENOSPC;
+	} else if ((size_t)size != n->size) {
+		/* shrunk too: the memory goes back, not only the count */
+		char *p = size ? realloc(n->data, (size_t)size) : NULL;
 
-		if (!p) {
+		if (size && !p) {
 			ret = -ENOMEM;
 		} else {
-			memset(p + n->size, 0, (size_t)size - n->size);
+			if (!size)
+				free(n->data);
+			if ((size_t)size > n->size)
+				memset(p + n->size, 0, (size_t)size - n->size);
+			t->scratch_bytes = t->scratch_bytes - n->size + (size_t)size;
 			n->data = p;
 			n->size = (size_t)size;
 		}
-	} else {
-		n->size = (size_t)size;
 	}
 	clock_gettime(CLOCK_REALTIME, &n->mtime);
 	pthread_mutex_unlock(&t->mu);
@@ -275,6 +288,7 @@ static void value_to_scratch(struct dfs_tree *t, struct dfs_node *dir, struct df
 	free(src->prop);
 	src->prop = NULL;
 	free(src->data);
+	t->scratch_bytes = t->scratch_bytes - src->size + len;
 	src->data = content;
 	src->size = len;
 	src->parent = dir->ino;
@@ -305,6 +319,7 @@ static void scratch_to_value(struct dfs_tree *t, struct dfs_node *dir, struct df
 	free(src->name);
 	src->name = dst->name ? strdup(dst->name) : NULL;
 	free(src->data);
+	t->scratch_bytes -= src->size;
 	src->data = NULL;
 	src->size = 0;
 	free(src->origin_key);
@@ -470,8 +485,10 @@ int dfs_tree_mkdir(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 	doc = json_pack("{s:s}", "name", name);   /* no url yet: url reads empty */
 	if (!doc)
 		return -ENOMEM;
+	dfs_busy_enter();
 	ret = dfs_model_create(t->fs->model, DFS_REGISTRY, doc, &id,
 			       dfs_deadline_ns(t->fs->cfg.timeout), &err);
+	dfs_busy_leave();
 	json_decref(doc);
 	free(id);
 	if (ret < 0) {
@@ -498,11 +515,13 @@ int dfs_tree_rmdir(struct dfs_tree *t, struct dfs_node *dir, const char *name)
 	tree_unlock_both(t);
 	if (!n || !o)
 		return -ENOENT;
+	dfs_busy_enter();
 	ret = dfs_obj_wlock(o, deadline, &err);
 	if (ret == 0) {
 		ret = dfs_model_remove(t->fs->model, o, deadline, &err);
 		dfs_obj_wunlock(o);
 	}
+	dfs_busy_leave();
 	if (ret < 0)
 		log_warnx("rmdir registries/%s: %s", name, err.msg);
 	return ret;

@@ -40,10 +40,11 @@ struct dfs_node *tree_node_alloc(struct dfs_tree *t)
 	return n;
 }
 
-void tree_node_free(struct dfs_node *n)
+void tree_node_free(struct dfs_tree *t, struct dfs_node *n)
 {
 	if (!n)
 		return;
+	t->scratch_bytes -= n->size;
 	free(n->key);
 	free(n->oid);
 	free(n->prop);
@@ -117,7 +118,7 @@ void dfs_tree_free(struct dfs_tree *t)
 	if (!t)
 		return;
 	for (size_t i = 0; i < t->nino; i++)
-		tree_node_free(t->byino[i]);
+		tree_node_free(t, t->byino[i]);
 	free(t->byino);
 	dfs_map_free(t->bykey);
 	dfs_map_free(t->scratch);
@@ -583,7 +584,7 @@ void dfs_tree_forget(struct dfs_tree *t, fuse_ino_t ino, uint64_t count)
 		/* an unlinked scratch file nobody knows any more is gone for good */
 		if (n->type == DFS_N_SCRATCH && n->unlinked && n->nlookup == 0) {
 			t->byino[ino] = NULL;
-			tree_node_free(n);
+			tree_node_free(t, n);
 		}
 	}
 	pthread_mutex_unlock(&t->mu);

@@ -31,6 +31,7 @@ enum dfs_dtype {
 
 #define DFS_SCRATCH_MAX_PER_DIR 64
 #define DFS_SCRATCH_MAX_SIZE (1 << 20)
+#define DFS_SCRATCH_MAX_TOTAL (64 << 20)   /* all scratch data of the mount */
 #define DFS_VALUE_MAX 4096
 
 struct dfs_node {

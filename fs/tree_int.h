@@ -19,6 +19,7 @@ struct dfs_tree {
 	struct dfs_map *hidden;      /* keys of value files renamed away (vim) */
 	struct dfs_map *names;       /* "<kind>/<env id>" -> struct tree_names *:
 				      * the names of one directory's objects */
+	size_t scratch_bytes;        /* sum of every node's size (scratch data) */
 	struct timespec born;
 	uid_t uid;
 	gid_t gid;
@@ -50,7 +51,8 @@ static inline void tree_scratch_key(char *out, size_t outsz, fuse_ino_t parent, 
 
 /* Node table, tree mutex held. */
 struct dfs_node *tree_node_alloc(struct dfs_tree *t);
-void tree_node_free(struct dfs_node *n);
+/* Frees n and takes its scratch data off t->scratch_bytes. */
+void tree_node_free(struct dfs_tree *t, struct dfs_node *n);
 /* Model lock and tree mutex held: the child called name, or NULL. */
 struct dfs_node *tree_find_child(struct dfs_tree *t, struct dfs_node *dir, const char *name);
 /* The same, also when an editor renamed it away (*hidden is then 1). */

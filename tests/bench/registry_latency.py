@@ -26,6 +26,7 @@ Environment: REGCHECK (default: build/tests/regcheck, built with make).
 import argparse
 import json
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -52,6 +53,8 @@ def regcheck_bin():
 
 def run_regcheck(binary, reg, n, creds_file, tmp):
     args = [binary, "--insecure", reg.host, "--repeat", str(n)]
+    if reg.cacert:   # the token server's
+        args += ["--cacert", reg.cacert]
     if creds_file:
         args += ["--creds-file", creds_file]
     p = subprocess.run(args + [f"{reg.host}/{REF}"], capture_output=True, text=True,
@@ -67,10 +70,11 @@ def bearer_token(reg):
     """What curl sends for token auth: a token for the scope, fetched once."""
     q = urllib.parse.urlencode({"service": regtool.SERVICE,
                                 "scope": f"repository:{REF.split(':')[0]}:pull"})
-    req = urllib.request.Request(f"http://127.0.0.1:{reg.token_port}/token?{q}")
+    req = urllib.request.Request(f"{reg.token_url}?{q}")
     req.add_header("Authorization", "Basic " + __import__("base64").b64encode(
         b"alice:wonderland").decode())
-    with urllib.request.urlopen(req, timeout=10) as r:
+    ctx = ssl.create_default_context(cafile=reg.cacert)
+    with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
         return json.load(r)["token"]
 
 
@@ -134,10 +138,11 @@ def main():
             token = regtool.Registry(os.path.join(tmp, "token"), auth="token").start()
             regs.append(token)
             seed_registry.seed(plain.url)
-            seed_registry.seed(token.url, user="alice", password="wonderland")
+            seed_registry.seed(token.url, user="alice", password="wonderland",
+                               cacert=token.cacert)
             creds = os.path.join(tmp, "creds")
             with open(creds, "w") as f:
-                f.write("username=alice\npassword=wonderland\n")
+                f.write(f"url={token.host}\nusername=alice\npassword=wonderland\n")
             os.chmod(creds, 0o600)
             print(f"registry check latency, loopback docker-registry, reference {REF}")
             bench(binary, plain, "plain", a.rounds, a.checks, None, None, tmp)

@@ -279,6 +279,7 @@ def test_credentials_from_the_registry_object(make_mount, basic, no_docker_confi
     m = make_mount("registry_check=strict,insecure_registry=%s" % basic.host,
                    env=no_docker_config)
     reg = m.path("registries", "acme")
+    assert oswrite(os.path.join(reg, "url"), basic.host) == 0
     assert oswrite(os.path.join(reg, "username"), "alice") == 0
     assert oswrite(os.path.join(reg, "password"), basic.users["alice"]) == 0
     assert m.doc("registries", REGISTRY)["password"] == basic.users["alice"]
@@ -302,6 +303,7 @@ def test_wrong_password_is_eacces(make_mount, basic, no_docker_config):
     m = make_mount("registry_check=strict,insecure_registry=%s" % basic.host,
                    env=no_docker_config)
     reg = m.path("registries", "acme")
+    assert oswrite(os.path.join(reg, "url"), "http://%s/" % basic.host) == 0
     assert oswrite(os.path.join(reg, "username"), "alice") == 0
     assert oswrite(os.path.join(reg, "password"), "not-her-password") == 0
     before = m.store_snapshot()
@@ -363,3 +365,72 @@ def test_registry_that_resets_the_connection_is_eio_fast(make_mount, no_docker_c
         assert read(m.app("error")) == \
             "registry docker.io (mirror 127.0.0.1:%d) closed the connection without an answer\n" \
             % fake.port
+
+
+def test_registry_with_a_1_mb_header_is_eio_fast(make_mount, no_docker_config):
+    """A response header of 1 MB is refused at 64 KiB, not read whole, and
+    not reported as the daemon running out of memory."""
+    def huge_header(conn):
+        try:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) +
+                         b"\r\nContent-Length: 0\r\n\r\n")
+        except OSError:
+            pass   # the client stopped reading at the bound
+        conn.close()
+
+    with FakeRegistry(huge_header) as fake:
+        m = make_mount("registry_check=strict,timeout=20,registry_mirror=docker.io=http://127.0.0.1:%d"
+                       % fake.port, env=no_docker_config)
+        before = m.store_snapshot()
+        t0 = time.monotonic()
+        assert oswrite(m.app("tag"), "1.26-alpine") == errno.EIO
+        assert time.monotonic() - t0 < 5   # the bound, not the 20 s deadline
+        assert m.store_snapshot() == before
+        assert read(m.app("error")) == \
+            "registry docker.io (mirror 127.0.0.1:%d): response headers over 64 KiB\n" % fake.port
+
+
+@pytest.mark.parametrize("mode", ["strict", "warn"])
+def test_image_on_another_host_than_its_registry_object_is_refused(make_mount, basic,
+                                                                   no_docker_config, mode):
+    """acme's credentials (right for the real registry its url names) are
+    never sent to the host another image names: the write is refused before
+    any request, under warn too, and that host sees no connection at all."""
+    conns = []   # every connection the other host gets
+    with FakeRegistry(conns.append) as fake:
+        m = make_mount("registry_check=%s,insecure_registry=127.0.0.1" % mode,
+                       env=no_docker_config)
+        reg = m.path("registries", "acme")
+        assert oswrite(os.path.join(reg, "url"), basic.host) == 0
+        assert oswrite(os.path.join(reg, "username"), "alice") == 0
+        assert oswrite(os.path.join(reg, "password"), basic.users["alice"]) == 0
+        before = m.store_snapshot()
+        other = "127.0.0.1:%d/x:1" % fake.port
+        assert oswrite(m.app("ref", app="worker"), other) == errno.EINVAL
+        assert m.store_snapshot() == before
+        assert read(m.app("error", app="worker")) == \
+            "image %s is not on registry acme (%s): its credentials are sent only there\n" \
+            % (other, basic.host)
+        # the same object still works for its own registry
+        assert oswrite(m.app("ref", app="worker"), private_ref(basic)) == 0
+        assert read(m.app("digest", app="worker")) == basic.digests["1.0"] + "\n"
+    assert conns == []
+
+
+def test_demo_registry_object_refuses_a_loopback_image(make_mount, no_docker_config):
+    """The audit's case: acme is registry.acme.example; an image on
+    127.0.0.1 gets none of its credentials, and no request."""
+    conns = []
+    with FakeRegistry(conns.append) as fake:
+        m = make_mount("registry_check=strict,insecure_registry=127.0.0.1",
+                       env=no_docker_config)
+        assert oswrite(m.path("registries", "acme", "password"), "s3cret-acme") == 0
+        before = m.store_snapshot()
+        other = "127.0.0.1:%d/x:1" % fake.port
+        assert oswrite(m.app("ref", app="worker"), other) == errno.EINVAL
+        assert m.store_snapshot() == before
+        assert read(m.app("error", app="worker")) == \
+            "image %s is not on registry acme (registry.acme.example): its credentials are " \
+            "sent only there\n" % other
+    assert conns == []

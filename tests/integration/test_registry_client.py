@@ -17,6 +17,7 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -67,7 +68,9 @@ class Result:
 def check(regcheck_bin, tmp_path):
     """check(ref, *options, creds=None, creds_env=None, docker_config=None)
     runs regcheck; credentials go through a 0600 file or the environment,
-    and the test fails if any secret shows up in what regcheck printed."""
+    and the test fails if any secret shows up in what regcheck printed.
+    creds is a registry object: without a "url" it gets the reference's
+    own registry as its url, as an app's registry object names it."""
     empty_cfg = tmp_path / "no-docker-config"
     empty_cfg.mkdir()
 
@@ -77,16 +80,18 @@ def check(regcheck_bin, tmp_path):
         args = [regcheck_bin, *options]
         secrets = []
         if creds is not None:
+            creds = {"url": ref_registry(ref), **creds}
             f = tmp_path / "creds"
             f.write_text("".join(f"{k}={v}\n" for k, v in creds.items()))
             f.chmod(0o600)
             args += ["--creds-file", str(f)]
-            secrets += [v for k, v in creds.items() if k != "username"]
+            secrets += [v for k, v in creds.items() if k in ("password", "token")]
         if creds_env is not None:
+            creds_env = {"url": ref_registry(ref), **creds_env}
             args.append("--creds-env")
             for k, v in creds_env.items():
                 env["REGCHECK_" + k.upper()] = v
-            secrets += [v for k, v in creds_env.items() if k != "username"]
+            secrets += [v for k, v in creds_env.items() if k in ("password", "token")]
         t0 = time.monotonic()
         p = subprocess.run(args + [ref], capture_output=True, text=True, env=env,
                            timeout=timeout)
@@ -95,6 +100,15 @@ def check(regcheck_bin, tmp_path):
             assert s not in p.stdout and s not in p.stderr, f"secret leaked: {r!r}"
         return r
     return run
+
+
+def ref_registry(ref):
+    """The registry a reference names (its first component when that is a
+    host), as the distribution reference grammar decides."""
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
 
 
 def need(tool, package):
@@ -135,11 +149,14 @@ def basic(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def token(tmp_path_factory):
+    """Token auth; the token server is on https (reg.cacert), another port."""
     reg = start_registry(tmp_path_factory, "token", auth="token")
     try:
-        reg.seeds = seed_registry.seed(reg.url, user="alice", password="wonderland")
+        reg.opts = ["--insecure", reg.host, "--cacert", reg.cacert]
+        reg.seeds = seed_registry.seed(reg.url, user="alice", password="wonderland",
+                                       cacert=reg.cacert)
         reg.seeds.update(seed_registry.seed(reg.url, user="alice", password="wonderland",
-                                            prefix="public"))
+                                            prefix="public", cacert=reg.cacert))
         yield reg
     finally:
         reg.stop()
@@ -311,7 +328,7 @@ def test_broken_docker_config_is_logged_and_skipped(plain, check, tmp_path):
 
 def test_token_anonymous_denied_is_enokey(token, check):
     before = len(token.token_requests())
-    r = check(f"{token.host}/demo/oci:1.0", "--insecure", token.host)
+    r = check(f"{token.host}/demo/oci:1.0", *token.opts)
     assert r.rc == errno.ENOKEY, r
     assert r.line.startswith(f"image {token.host}/demo/oci:1.0 not found, or private, ")
     reqs = token.token_requests()[before:]
@@ -320,21 +337,21 @@ def test_token_anonymous_denied_is_enokey(token, check):
 
 
 def test_token_anonymous_public(token, check):
-    r = check(f"{token.host}/public/oci-index:1.0", "--insecure", token.host)
+    r = check(f"{token.host}/public/oci-index:1.0", *token.opts)
     assert (r.rc, r.out) == (0, token.seeds["public/oci-index:1.0"]["digest"]), r
 
 
 @pytest.mark.parametrize("name", KINDS)
 def test_token_with_credentials(token, check, name):
     before = len(token.token_requests())
-    r = check(f"{token.host}/{name}", "--insecure", token.host, creds=ALICE)
+    r = check(f"{token.host}/{name}", *token.opts, creds=ALICE)
     assert (r.rc, r.out) == (0, token.seeds[name]["digest"]), r
     reqs = token.token_requests()[before:]
     assert [(q["method"], q["user"], q["grant"]) for q in reqs] == [("GET", "alice", "get")]
 
 
 def test_token_wrong_password_is_eacces(token, check):
-    r = check(f"{token.host}/demo/oci:1.0", "--insecure", token.host,
+    r = check(f"{token.host}/demo/oci:1.0", *token.opts,
               creds={"username": "alice", "password": "nope-nope"})
     assert r.rc == errno.EACCES, r
     assert r.line == (f"registry {token.host} refused the credentials of user alice "
@@ -344,7 +361,7 @@ def test_token_wrong_password_is_eacces(token, check):
 def test_token_refresh_token(token, check):
     """A token (identitytoken) goes as an OAuth2 refresh token, POSTed."""
     before = len(token.token_requests())
-    r = check(f"{token.host}/demo/docker:1.0", "--insecure", token.host,
+    r = check(f"{token.host}/demo/docker:1.0", *token.opts,
               creds={"token": "refresh-alice"})
     assert (r.rc, r.out) == (0, token.seeds["demo/docker:1.0"]["digest"]), r
     reqs = token.token_requests()[before:]
@@ -353,7 +370,7 @@ def test_token_refresh_token(token, check):
 
 
 def test_token_bad_refresh_token_is_eacces(token, check):
-    r = check(f"{token.host}/demo/docker:1.0", "--insecure", token.host,
+    r = check(f"{token.host}/demo/docker:1.0", *token.opts,
               creds={"token": "refresh-mallory"})
     assert r.rc == errno.EACCES, r
 
@@ -361,13 +378,13 @@ def test_token_bad_refresh_token_is_eacces(token, check):
 def test_token_identitytoken_from_docker_config(token, check, tmp_path):
     cfg = docker_config(tmp_path, {token.host: {"auth": b64("<token>:"),
                                                 "identitytoken": "refresh-alice"}})
-    r = check(f"{token.host}/demo/oci:1.0", "--insecure", token.host, docker_config=cfg)
+    r = check(f"{token.host}/demo/oci:1.0", *token.opts, docker_config=cfg)
     assert (r.rc, r.out) == (0, token.seeds["demo/oci:1.0"]["digest"]), r
 
 
 def test_token_is_cached(token, check):
     before = len(token.token_requests())
-    r = check(f"{token.host}/demo/web:2.0", "--insecure", token.host, "--repeat", "5",
+    r = check(f"{token.host}/demo/web:2.0", *token.opts, "--repeat", "5",
               creds=ALICE)
     assert (r.rc, r.out) == (0, token.seeds["demo/web:2.0"]["digest"]), r
     assert len(token.token_requests()) - before == 1
@@ -435,6 +452,117 @@ def test_registry_that_never_answers_is_etimedout(check, silent_server, insecure
     assert r.rc == errno.ETIMEDOUT, r
     assert r.out == f"ETIMEDOUT: registry {silent_server} did not answer within 1 s"
     assert 1.0 <= r.elapsed < 1.0 + SLACK, r.elapsed
+
+
+class HoldingServer:
+    """Accepts every connection, reads what comes, never answers; counts
+    the connections that sent something (a request or a TLS hello) and
+    notes when the last of them did."""
+
+    def __init__(self):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.host = f"127.0.0.1:{self.srv.getsockname()[1]}"
+        self.conns = []
+        self.talked = 0
+        self.last_talk = None
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.srv.settimeout(0.05)
+        while not self.stopping.is_set():
+            try:
+                conn = self.srv.accept()[0]
+            except OSError:
+                continue
+            self.conns.append(conn)
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn):
+        first = True
+        try:
+            while conn.recv(65536):
+                if first:
+                    with self.lock:
+                        self.talked += 1
+                        self.last_talk = time.monotonic()
+                    first = False
+        except OSError:
+            pass
+
+    def wait_talked(self, n, idle, timeout=30):
+        """Until n connections sent something, the last one idle s ago."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                if self.talked >= n and time.monotonic() - self.last_talk >= idle:
+                    return
+            time.sleep(0.01)
+        raise AssertionError(f"only {self.talked} of {n} connections sent a request")
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+        self.srv.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.fixture
+def holding_server():
+    s = HoldingServer()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+CANCELLED = "ECANCELED: cancelled: deployfs is shutting down"
+
+
+@pytest.mark.parametrize("how,threads", [("mirror", 1), ("insecure", 1), ("mirror", 3)],
+                         ids=["http-request", "tls-handshake", "three-threads"])
+def test_sigterm_cancels_transfers_in_flight(regcheck_bin, holding_server, tmp_path,
+                                             how, threads):
+    """dfs_cancel_all() from a SIGTERM handler ends every transfer in flight
+    with ECANCELED and the shutdown line, long before the 30 s timeout:
+    curl's progress callback alone would take a second, and nothing at all
+    would end a transfer that receives no data before its deadline.
+    The checks run on threads that block SIGTERM, as FUSE workers do not
+    take the daemon's signals, so no EINTR shortens their wait: they must
+    see the flag. They are left waiting 0.5 s first: curl's own connect-phase
+    timer (200 ms) wakes a fresh transfer anyway and would hide a missing
+    check of the flag."""
+    host = holding_server.host
+    opts = (["--mirror", f"{host}=http://{host}"] if how == "mirror"
+            else ["--insecure", host])  # https first: it hangs in the handshake
+    p = subprocess.Popen([regcheck_bin, "--cancel-on-sigterm", "--timeout", "30",
+                          "--threads", str(threads), *opts, f"{host}/demo/web:1.0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, DOCKER_CONFIG=str(tmp_path)))
+    try:
+        holding_server.wait_talked(threads, idle=0.5)   # every check waits for its answer
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=10)
+        elapsed = time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert (p.returncode, out.strip()) == (errno.ECANCELED, CANCELLED), err
+    # measured inside regcheck, from the signal to the checks' return: the
+    # transfers look at the flag every 50 ms; the margin is for a loaded
+    # machine, and still well under curl's one-second progress interval
+    ms = float(err.split("cancel_to_return_ms ")[1].split()[0])
+    assert ms < 400, err
+    assert elapsed < 5, elapsed   # process exit included (a sanitiser's too)
+    # the https attempt was cancelled, not failed over to plain http
+    assert holding_server.talked == threads
 
 
 def test_mirror_down_names_the_mirror(check):
@@ -619,7 +747,7 @@ def test_one_client_many_threads(token, check):
     """One client shared by threads, as FUSE workers share it: every check
     answers, and the token cache bounds the token requests."""
     before = len(token.token_requests())
-    r = check(f"{token.host}/demo/docker-list:1.0", "--insecure", token.host,
+    r = check(f"{token.host}/demo/docker-list:1.0", *token.opts,
               "--threads", "4", "--repeat", "25", creds=ALICE)
     assert (r.rc, r.out) == (0, token.seeds["demo/docker-list:1.0"]["digest"]), r
     assert "checks 100 " in r.err
@@ -640,6 +768,123 @@ def test_basic_challenge_sends_credentials(recorder, check):
               creds={"username": "carol", "password": "pa55word"})
     assert (r.rc, r.out) == (0, DIGEST), r
     assert [q["headers"].get("authorization") for q in srv.requests] == [None, want]
+
+
+# ------------------------------------------------ where credentials go
+
+CAROL = {"name": "acme", "username": "carol", "password": "pa55word"}
+CAROL_BASIC = "Basic " + b64("carol:pa55word")
+
+
+@pytest.mark.parametrize("url", ["registry.acme.example", "https://registry.acme.example/v2/",
+                                 "127.0.0.1"], ids=["host", "url", "same-host-other-port"])
+def test_image_on_another_host_than_the_registry_object_is_refused(recorder, check, url):
+    """The registry object's credentials go only to the host its url
+    names: an image elsewhere is refused before any request."""
+    srv = recorder({})
+    r = check(f"{srv.host}/x:1", "--insecure", srv.host, creds=dict(CAROL, url=url))
+    want = url.split("://")[-1].split("/")[0]
+    assert (r.rc, r.out) == (errno.EINVAL, f"EINVAL: image {srv.host}/x:1 is not on registry "
+                             f"acme ({want}): its credentials are sent only there"), r
+    assert srv.requests == []
+
+
+def test_registry_object_without_url_is_refused(recorder, check):
+    srv = recorder({})
+    r = check(f"{srv.host}/x:1", "--insecure", srv.host, creds=dict(CAROL, url=""))
+    assert (r.rc, r.line) == (errno.EINVAL, f"image {srv.host}/x:1: registry acme has no url, "
+                              "and its credentials are sent only to the registry its url "
+                              "names: write its url"), r
+    assert srv.requests == []
+
+
+def basic_routes(path="/v2/library/nginx/manifests/1.25"):
+    def manifest(req):
+        if req["headers"].get("authorization") == CAROL_BASIC:
+            return 200, {"Docker-Content-Digest": DIGEST}, b""
+        return 401, {"WWW-Authenticate": 'Basic realm="r"'}, b""
+    return {("HEAD", path): manifest}
+
+
+@pytest.mark.parametrize("url", ["docker.io", "https://index.docker.io/v1/",
+                                 "registry-1.docker.io"])
+def test_mirror_gets_the_credentials_of_the_registry_it_stands_for(recorder, check, url):
+    """registry_mirror=docker.io=URL is the operator's redirection of
+    docker.io: its registry object's credentials go to the mirror."""
+    srv = recorder(basic_routes())
+    r = check("nginx:1.25", "--mirror", f"docker.io={srv.url}", creds=dict(CAROL, url=url))
+    assert (r.rc, r.out) == (0, DIGEST), r
+    assert [q["headers"].get("authorization") for q in srv.requests] == [None, CAROL_BASIC]
+
+
+def bearer_to(realm, token="tok-anon"):
+    def manifest(req):
+        if req["headers"].get("authorization") == f"Bearer {token}":
+            return 200, {"Docker-Content-Digest": DIGEST}, b""
+        return 401, {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'}, b""
+    return {("HEAD", "/v2/demo/web/manifests/1.0"): manifest}
+
+
+def token_answer(status, token="tok-anon"):
+    body = json.dumps({"token": token}).encode() if status == 200 else b"{}"
+    return {("GET", "/token"): (status, {"Content-Type": "application/json"}, body),
+            ("POST", "/token"): (status, {"Content-Type": "application/json"}, body)}
+
+
+@pytest.mark.parametrize("creds", [CAROL, {"name": "acme", "token": "refresh-carol"}],
+                         ids=["password", "refresh-token"])
+def test_plain_http_realm_on_another_port_gets_no_credentials(recorder, check, creds):
+    tok = recorder(token_answer(401))
+    reg = recorder(bearer_to(f"{tok.url}/token"))
+    r = check(f"{reg.host}/demo/web:1.0", "--insecure", reg.host, creds=creds)
+    assert (r.rc, r.line) == (errno.EACCES, f"registry {reg.host} refused anonymous access to "
+                              f"{reg.host}/demo/web:1.0: the credentials were withheld from "
+                              f"its token server {tok.host} because it is not HTTPS"), r
+    # one anonymous GET: no Authorization, no refresh token POSTed
+    assert [(q["method"], q["headers"].get("authorization"), q["body"])
+            for q in tok.requests] == [("GET", None, b"")]
+    assert "carol" not in tok.requests[0]["query"]
+    assert [q["headers"].get("authorization") for q in reg.requests] == [None]
+
+
+def test_plain_http_realm_anonymous_token_still_works(recorder, check):
+    tok = recorder(token_answer(200))
+    reg = recorder(bearer_to(f"{tok.url}/token"))
+    r = check(f"{reg.host}/demo/web:1.0", "--insecure", reg.host, creds=CAROL)
+    assert (r.rc, r.out) == (0, DIGEST), r
+    assert [q["headers"].get("authorization") for q in tok.requests] == [None]
+
+
+@pytest.mark.parametrize("how", ["insecure", "mirror"])
+def test_plain_http_realm_on_the_registry_itself_gets_credentials(recorder, check, how):
+    """The registry's own host:port, allowed plain http: the credentials
+    go there with every manifest request anyway."""
+    routes = {}
+    reg = recorder(routes)
+    routes.update(bearer_to(f"{reg.url}/token"))
+    routes.update(token_answer(200))
+    opts = ["--insecure", reg.host] if how == "insecure" else ["--mirror", f"{reg.host}={reg.url}"]
+    r = check(f"{reg.host}/demo/web:1.0", *opts, creds=CAROL)
+    assert (r.rc, r.out) == (0, DIGEST), r
+    assert [(q["path"], q["headers"].get("authorization")) for q in reg.requests] == [
+        ("/v2/demo/web/manifests/1.0", None), ("/token", CAROL_BASIC),
+        ("/v2/demo/web/manifests/1.0", "Bearer tok-anon")]
+
+
+def test_redirect_is_not_followed_with_the_credentials(recorder, check):
+    other = recorder({})
+    routes = {}
+    srv = recorder(routes)
+
+    def manifest(req):
+        if req["headers"].get("authorization") == CAROL_BASIC:
+            return 307, {"Location": f"{other.url}/v2/demo/web/manifests/1.0"}, b""
+        return 401, {"WWW-Authenticate": 'Basic realm="r"'}, b""
+    routes[("HEAD", "/v2/demo/web/manifests/1.0")] = manifest
+    r = check(f"{srv.host}/demo/web:1.0", "--mirror", f"{srv.host}={srv.url}", creds=CAROL)
+    assert (r.rc, r.line) == (errno.EIO, f"registry {srv.host} (mirror {srv.host}) answered "
+                              f"HTTP 307 for {srv.host}/demo/web:1.0"), r
+    assert other.requests == []
 
 
 @pytest.mark.parametrize("status,code", [(500, errno.EIO), (503, errno.EIO),
@@ -665,17 +910,85 @@ def test_invalid_digest_header_is_eio(recorder, check):
     assert r.rc == errno.EIO, r
 
 
+# ------------------------------------------------- oversized answers
+
+@pytest.fixture
+def raw_answer():
+    """raw_answer(data) -> host: a server that reads a request and answers
+    every connection with data as is, then closes it."""
+    socks = []
+
+    def make(data):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(16)
+        socks.append(srv)
+
+        def serve():
+            while True:
+                try:
+                    conn = srv.accept()[0]
+                except OSError:
+                    return   # closed by the finalizer
+                with conn:
+                    try:
+                        conn.recv(65536)
+                        conn.sendall(data)
+                    except OSError:
+                        pass   # the client gave up reading: that is the test
+        threading.Thread(target=serve, daemon=True).start()
+        return f"127.0.0.1:{srv.getsockname()[1]}"
+    try:
+        yield make
+    finally:
+        for srv in socks:
+            srv.close()
+
+
+def answer_with(headers):
+    return (b"HTTP/1.1 200 OK\r\nDocker-Content-Digest: " + DIGEST.encode() + b"\r\n" +
+            b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in headers) +
+            b"Content-Length: 0\r\n\r\n")
+
+
+@pytest.mark.parametrize("headers", [
+    [("X-Big", "a" * (1 << 20))],                          # one 1 MB line
+    [(f"X-Many-{i}", "b" * 1000) for i in range(100)],     # 100 KB in 100 lines
+], ids=["one-line", "many-lines"])
+@pytest.mark.parametrize("insecure", [True, False], ids=["insecure", "mirror"])
+def test_headers_over_64_kib_are_eio(raw_answer, check, headers, insecure):
+    host = raw_answer(answer_with(headers))
+    opts = ["--insecure", host] if insecure else ["--mirror", f"{host}=http://{host}"]
+    r = check(f"{host}/demo/web:1.0", "--timeout", "20", *opts)
+    label = host if insecure else f"{host} (mirror {host})"
+    assert (r.rc, r.out) == (errno.EIO, f"EIO: registry {label}: response headers over 64 KiB"), r
+    assert r.elapsed < 5, r.elapsed   # stopped at the bound, not at the deadline
+
+
+def test_headers_under_64_kib_pass(raw_answer, check):
+    host = raw_answer(answer_with([(f"X-Many-{i}", "b" * 1000) for i in range(60)]))
+    r = check(f"{host}/demo/web:1.0", "--mirror", f"{host}=http://{host}")
+    assert (r.rc, r.out) == (0, DIGEST), r
+
+
+def test_more_than_128_header_lines_are_eio(raw_answer, check):
+    host = raw_answer(answer_with([(f"X-{i}", "1") for i in range(130)]))
+    r = check(f"{host}/demo/web:1.0", "--mirror", f"{host}=http://{host}")
+    assert (r.rc, r.line) == (errno.EIO, f"registry {host} (mirror {host}): answer has more "
+                              "than 128 header lines"), r
+
+
 # ------------------------------------------------------------- valgrind
 
 @pytest.mark.skipif(not shutil.which("valgrind") or bool(os.environ.get("REGCHECK")),
                     reason="valgrind not installed, or a sanitiser build")
 def test_valgrind_clean(token, check, regcheck_bin, tmp_path):
     f = tmp_path / "vg-creds"
-    f.write_text("username=alice\npassword=wonderland\n")
+    f.write_text(f"url={token.host}\nusername=alice\npassword=wonderland\n")
     f.chmod(0o600)
     p = subprocess.run(["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                         "--errors-for-leak-kinds=definite,indirect", regcheck_bin,
-                        "--insecure", token.host, "--creds-file", str(f), "--repeat", "2",
+                        *token.opts, "--creds-file", str(f), "--repeat", "2",
                         f"{token.host}/demo/oci-index:1.0"],
                        capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, DOCKER_CONFIG=str(tmp_path)))

@@ -177,3 +177,28 @@ def test_value_files_cannot_be_unlinked(mount):
     assert oserror(os.rmdir, mount.app("resources")) == errno.EACCES
     assert oserror(os.unlink, mount.app("nothing")) == errno.ENOENT
     assert mount.store_snapshot() == before
+
+
+def test_scratch_data_of_the_whole_mount_is_bounded(mount):
+    """64 MiB of scratch data in all, whatever the number of directories
+    (README, Writing values): the daemon's memory stays bounded."""
+    mib = b"x" * (1 << 20)
+    made = []
+    for i in range(64):
+        d = mount.app() if i % 2 else mount.app(app="api")
+        path = os.path.join(d, ".big%02d.swp" % i)
+        create(path, mib)
+        made.append(path)
+    # the 65th MiB, in a third directory, is refused; so is any growth
+    fd = os.open(mount.image(".x.swp"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        assert oserror(os.write, fd, b"y") == errno.ENOSPC
+    finally:
+        os.close(fd)
+    # shrinking gives memory back: a truncated file makes room again
+    os.truncate(made[0], 0)
+    create(mount.image(".y.swp"), mib)
+    assert os.path.getsize(mount.image(".y.swp")) == 1 << 20
+    # and values still write: they are no scratch files
+    assert sh("echo 1.26 > tag", cwd=mount.app()).returncode == 0
+    assert read(mount.app("tag")) == "1.26\n"

@@ -124,7 +124,7 @@ def test_broken_edit_keeps_the_last_good_version(mount):
     assert sorted(os.listdir(mount.path("environments", "prod", "apps"))) == ["api", "web", "worker"]
     # a write now cannot be applied to the document: EIO, and error says why
     assert write_fd(mount.app("tag"), b"1.26\n") == ["EIO", 0]
-    assert read(mount.app("error")).startswith("apps/%s.json: not a JSON object" % WEB)
+    assert read(mount.app("error")).startswith("store apps/%s.json: not a JSON object" % WEB)
     with open(path) as f:
         assert f.read().endswith('"half')
     # the person finishes the edit

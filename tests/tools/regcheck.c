@@ -6,21 +6,32 @@
  *     --cacert FILE            extra CA bundle
  *     --timeout SECONDS        deadline of each check (default 10, fractions ok)
  *     --docker-config DIR      instead of $DOCKER_CONFIG / ~/.docker
- *     --creds-file FILE        lines username=, password=, token=
- *     --creds-env              $REGCHECK_USERNAME, $REGCHECK_PASSWORD, $REGCHECK_TOKEN
+ *     --creds-file FILE        a registry object: lines name=, url=, username=,
+ *                              password=, token=
+ *     --creds-env              the same from $REGCHECK_NAME, $REGCHECK_URL,
+ *                              $REGCHECK_USERNAME, $REGCHECK_PASSWORD, $REGCHECK_TOKEN
  *     --repeat N               check N times on one client; timings on stderr
  *     --threads T              T threads share the client, each checks N times
  *     --debug                  log_debug lines on stderr
+ *     --cancel-on-sigterm      SIGTERM calls dfs_cancel_all(), as the daemon's
+ *                              handler does; the checks run on threads that
+ *                              block SIGTERM (so no signal interrupts their
+ *                              waits: they must see the flag), and stderr
+ *                              gets "cancel_to_return_ms X", from the signal
+ *                              to the last check's return
  *
  * Prints the digest, or "ERRNAME: error line", on stdout; exits with 0 or
  * the errno. Secrets never come from argv (ps shows it to everyone).
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
 #include "log.h"
@@ -29,12 +40,25 @@
 
 #define LIST_MAX 16
 
+/* when SIGTERM came, CLOCK_MONOTONIC ns; 0: not yet */
+static atomic_llong sigterm_ns;
+
+static void on_sigterm(int sig)
+{
+	struct timespec ts;
+
+	(void)sig;
+	dfs_cancel_all();
+	clock_gettime(CLOCK_MONOTONIC, &ts);   /* async-signal-safe */
+	atomic_store(&sigterm_ns, (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: regcheck [--mirror HOST=URL] [--insecure HOST[:PORT]] [--cacert FILE]\n"
 		"                [--timeout SECONDS] [--docker-config DIR]\n"
 		"                [--creds-file FILE | --creds-env] [--repeat N] [--threads T]\n"
-		"                [--debug] REFERENCE\n");
+		"                [--debug] [--cancel-on-sigterm] REFERENCE\n");
 }
 
 static int fail(int code, const char *msg)
@@ -60,7 +84,11 @@ static int read_creds_file(const char *path, char *buf, size_t bufsz,
 	buf[n] = '\0';
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		line[strcspn(line, "\r")] = '\0';
-		if (strncmp(line, "username=", 9) == 0)
+		if (strncmp(line, "name=", 5) == 0)
+			cr->name = line + 5;
+		else if (strncmp(line, "url=", 4) == 0)
+			cr->url = line + 4;
+		else if (strncmp(line, "username=", 9) == 0)
 			cr->username = line + 9;
 		else if (strncmp(line, "password=", 9) == 0)
 			cr->password = line + 9;
@@ -122,18 +150,24 @@ int main(int argc, char **argv)
 	double timeout = 10;
 	long repeat = 1, threads = 1, n, i;
 	int64_t *lat = NULL, first;
-	int debug = 0, ret = 0;
+	int debug = 0, ret = 0, cancel_on_sigterm = 0, on_threads;
+	sigset_t term;
+	int64_t done_ns;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (strcmp(a, "--creds-env") == 0) {
+			creds.name = getenv("REGCHECK_NAME");
+			creds.url = getenv("REGCHECK_URL");
 			creds.username = getenv("REGCHECK_USERNAME");
 			creds.password = getenv("REGCHECK_PASSWORD");
 			creds.token = getenv("REGCHECK_TOKEN");
 			cp = &creds;
 		} else if (strcmp(a, "--debug") == 0) {
 			debug = 1;
+		} else if (strcmp(a, "--cancel-on-sigterm") == 0) {
+			cancel_on_sigterm = 1;
 		} else if (a[0] == '-' && a[1] == '-') {
 			if (!v) {
 				usage();
@@ -174,6 +208,12 @@ int main(int argc, char **argv)
 		return EINVAL;
 	}
 	log_init(1, debug);
+	if (cancel_on_sigterm) {
+		struct sigaction sa = { .sa_handler = on_sigterm };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	if (dfs_reference_parse(refstr, &ref, &err) < 0)
 		return fail(err.code, err.msg);
 	c = dfs_registry_client_new(&opts, &err);
@@ -187,20 +227,32 @@ int main(int argc, char **argv)
 		ret = fail(ENOMEM, "out of memory");
 		goto out;
 	}
+	if (cancel_on_sigterm) {   /* the threads inherit the mask */
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &term, NULL);
+	}
+	on_threads = threads > 1 || cancel_on_sigterm;
 	for (i = 0; i < threads; i++) {
 		w[i] = (struct worker){ .c = c, .ref = &ref, .creds = cp, .timeout = timeout,
 					.repeat = repeat, .lat = lat + i * repeat };
-		if (threads > 1 && pthread_create(&tid[i], NULL, work, &w[i]) != 0) {
+		if (on_threads && pthread_create(&tid[i], NULL, work, &w[i]) != 0) {
 			threads = i; /* join those started, then fail */
 			ret = fail(EAGAIN, "cannot start a thread");
 			break;
 		}
 	}
-	if (threads == 1 && ret == 0)
+	if (cancel_on_sigterm)
+		pthread_sigmask(SIG_UNBLOCK, &term, NULL);
+	if (!on_threads && ret == 0)
 		work(&w[0]);
 	else
 		for (i = 0; i < threads; i++)
 			pthread_join(tid[i], NULL);
+	done_ns = dfs_http_now_ns();
+	if (atomic_load(&sigterm_ns))
+		fprintf(stderr, "cancel_to_return_ms %.1f\n",
+			(done_ns - atomic_load(&sigterm_ns)) / 1e6);
 	for (i = 0; i < threads && ret == 0; i++) {
 		if (w[i].ret < 0)
 			ret = fail(w[i].err.code, w[i].err.msg);

@@ -15,6 +15,10 @@ every process recorded there, by pid. From Python:
 
 Variants: plain http; htpasswd Basic auth (bcrypt, `htpasswd -B`); token
 auth with token_server.py; TLS with a CA made by openssl (reg.cacert).
+The token server speaks https (its certificate is signed by the same CA,
+so clients need reg.cacert), as public registries' token servers do: a
+client sends credentials to a token realm only over https. token_tls=False
+makes it plain http, for tests of that rule.
 Users (all variants with auth): alice/wonderland, bob/builder; token auth
 also takes the refresh token "refresh-alice" for alice, and lets anonymous
 pull repositories under public/.
@@ -104,13 +108,14 @@ def stop_pid(pid, needle, proc=None, grace=5.0):
 
 class Registry:
     def __init__(self, directory, auth=None, tls=False, public_prefixes=("public/",),
-                 no_oauth=False):
+                 no_oauth=False, token_tls=True):
         assert auth in (None, "htpasswd", "token")
         self.dir = os.path.abspath(directory)
         self.auth = auth
         self.tls = tls
         self.public_prefixes = list(public_prefixes)
         self.no_oauth = no_oauth
+        self.token_tls = token_tls and auth == "token"
         self.users = dict(USERS)
         self.refresh_tokens = dict(REFRESH_TOKENS)
         self.proc = self.token_proc = None
@@ -125,6 +130,10 @@ class Registry:
     @property
     def url(self):
         return f"{'https' if self.tls else 'http'}://{self.host}"
+
+    @property
+    def token_url(self):
+        return f"{'https' if self.token_tls else 'http'}://127.0.0.1:{self.token_port}/token"
 
     @property
     def token_log(self):
@@ -149,7 +158,7 @@ class Registry:
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
         try:
-            if self.tls:
+            if self.tls or self.token_tls:
                 self.cacert = make_tls(self.dir)
             if self.auth == "htpasswd":
                 self._write_htpasswd()
@@ -197,7 +206,7 @@ class Registry:
     def _start_token_server(self):
         conf = {"users": self.users, "refresh_tokens": self.refresh_tokens,
                 "public_prefixes": self.public_prefixes, "issuer": ISSUER,
-                "no_oauth": self.no_oauth}
+                "no_oauth": self.no_oauth, "tls": self.token_tls}
         with open(os.path.join(self.dir, "token.json"), "w") as f:
             json.dump(conf, f)
         portfile = os.path.join(self.dir, "token.port")
@@ -232,7 +241,7 @@ class Registry:
             conf["auth"] = {"htpasswd": {"realm": "deployfs-test",
                                          "path": os.path.join(d, "htpasswd")}}
         elif self.auth == "token":
-            conf["auth"] = {"token": {"realm": f"http://127.0.0.1:{self.token_port}/token",
+            conf["auth"] = {"token": {"realm": self.token_url,
                                       "service": SERVICE, "issuer": ISSUER,
                                       "rootcertbundle": os.path.join(d, "token.crt")}}
         # JSON is YAML: no YAML writer needed

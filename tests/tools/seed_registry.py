@@ -86,7 +86,8 @@ class Client:
         self.url = url.rstrip("/")
         self.user, self.password = user, password
         self.auth = {}  # scope -> Authorization value
-        if url.startswith("https:"):
+        # also for an http registry whose token server is on https
+        if url.startswith("https:") or cacert:
             self.ctx = ssl.create_default_context(cafile=cacert)
             if insecure:
                 self.ctx.check_hostname = False

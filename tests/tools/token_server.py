@@ -6,7 +6,8 @@ flow), Python standard library plus the openssl command only.
 
 reads DIR/token.json (written by registry.py), binds 127.0.0.1 on a free
 port, writes the port to DIR/token.port once it listens, and serves until
-SIGTERM. Keys: DIR/token.key signs, DIR/token.crt is the registry's
+SIGTERM; on https with DIR/tls.crt and DIR/tls.key when token.json says
+"tls": true. Keys: DIR/token.key signs, DIR/token.crt is the registry's
 rootcertbundle. Tokens are RS256 JWTs whose kid is the libtrust fingerprint
 of the key (notes/registry.md).
 
@@ -23,6 +24,7 @@ import http.server
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -189,6 +191,12 @@ def serve(d):
     Handler.issuer = Issuer(d, conf)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
+    if conf.get("tls"):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(d, "tls.crt"), os.path.join(d, "tls.key"))
+        # the handshake in the handler's thread, not in accept()
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
+                                     do_handshake_on_connect=False)
     signal.signal(signal.SIGTERM, lambda *a: threading.Thread(target=srv.shutdown).start())
     tmp = os.path.join(d, "token.port.tmp")
     with open(tmp, "w") as f:

@@ -1,12 +1,15 @@
 /* test_registry.c - the parts of the registry check that need no network:
  * WWW-Authenticate parsing, mirror and insecure matching, URL authorities,
- * the sha256 of a manifest, docker config lookups, and the argument checks
- * of the client. The protocol itself is tested against a real registry in
+ * the sha256 of a manifest, docker config lookups, the argument checks
+ * of the client, and that no request starts after dfs_cancel_all(). The protocol itself is tested against a real registry in
  * tests/integration/test_registry_client.py. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -214,6 +217,41 @@ static void test_url_authority(void)
 
 /* ---------------------------------------------------------------- sha256 */
 
+/* A registry object's url as the registry it names; a reference's domain
+ * as the same kind of key. */
+static void test_object_host(void)
+{
+	static const struct { const char *url, *want; } ok[] = {
+		{ "registry.acme.example", "registry.acme.example" },
+		{ "https://Registry.Acme.Example/v2/", "registry.acme.example" },
+		{ "HTTP://127.0.0.1:5000", "127.0.0.1:5000" },
+		{ "127.0.0.1:5000/", "127.0.0.1:5000" },
+		{ "https://index.docker.io/v1/", "docker.io" },
+		{ "registry-1.docker.io", "docker.io" },
+		{ "docker.io", "docker.io" },
+		{ "[::1]:5000", "[::1]:5000" },
+	};
+	static const char *const bad[] = {
+		"", "https://", "/v2/", "ftp://host", "https://u:p@host", "user@host", "a b",
+	};
+	char out[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		CHECK_INT(dfs_registry_object_host(ok[i].url, out, sizeof(out)), 0);
+		CHECK_STR(out, ok[i].want);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_INT(dfs_registry_object_host(bad[i], out, sizeof(out)), -EINVAL);
+	CHECK_INT(dfs_registry_object_host("a-very-long-host-name.example", out, 8), -EINVAL);
+	dfs_registry_domain_key("docker.io", out, sizeof(out));
+	CHECK_STR(out, "docker.io");
+	dfs_registry_domain_key("Index.Docker.IO", out, sizeof(out));
+	CHECK_STR(out, "docker.io");
+	dfs_registry_domain_key("GHCR.io", out, sizeof(out));
+	CHECK_STR(out, "ghcr.io");
+}
+
 static void test_sha256(void)
 {
 	static const struct { size_t n; const char *hex; } v[] = {
@@ -373,6 +411,46 @@ static void test_check_without_network(void)
 	dfs_registry_client_free(c);
 }
 
+/* After dfs_cancel_all() no transfer starts: no connection reaches a
+ * listening server, and the check fails with the shutdown line. Runs last:
+ * the flag cannot be cleared. */
+static void test_cancelled_before_start(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t salen = sizeof(sa);
+	struct dfs_registry_client *c;
+	struct dfs_reference ref;
+	struct dfs_error err = { 0 };
+	char digest[DFS_DIGEST_MAX + 1], mirror[64];
+	const char *mp = mirror;
+	int s;
+
+	s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	CHECK(s >= 0);
+	CHECK_INT(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_INT(listen(s, 4), 0);
+	CHECK_INT(getsockname(s, (struct sockaddr *)&sa, &salen), 0);
+	snprintf(mirror, sizeof(mirror), "docker.io=http://127.0.0.1:%d", ntohs(sa.sin_port));
+	c = client(&mp, 1, NULL, 0, NULL);
+	CHECK(c != NULL);
+	CHECK_INT(dfs_cancelled(), 0);
+	dfs_cancel_all();
+	CHECK_INT(dfs_cancelled(), 1);
+	dfs_cancel_all();   /* idempotent */
+	CHECK_INT(dfs_cancelled(), 1);
+	if (c) {
+		CHECK_INT(dfs_reference_parse("nginx:1.25", &ref, NULL), 0);
+		CHECK_INT(dfs_registry_check(c, &ref, NULL, dfs_http_now_ns() + 5000000000LL,
+					     digest, &err), -ECANCELED);
+		CHECK_INT(err.code, ECANCELED);
+		CHECK_STR(err.msg, "cancelled: deployfs is shutting down");
+		dfs_registry_client_free(c);
+	}
+	/* nothing connected (a connection would be queued, accepted at once) */
+	CHECK(accept(s, NULL, NULL) < 0 && errno == EAGAIN);
+	close(s);
+}
+
 int main(void)
 {
 	test_challenges();
@@ -380,8 +458,10 @@ int main(void)
 	test_mirrors();
 	test_insecure();
 	test_url_authority();
+	test_object_host();
 	test_sha256();
 	test_dockercfg();
 	test_check_without_network();
+	test_cancelled_before_start();   /* last: it cannot be undone */
 	return unit_done("test_registry");
 }
