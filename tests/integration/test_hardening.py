@@ -187,6 +187,7 @@ def test_mount_over_a_dead_mount_works_or_says_how_to_clear_it(make_mount, tmp_p
             return None
         outcome = wait_until(settled, 10)
         assert outcome, "neither mounted nor exited within 10 s"
+        print("outcome:", outcome)
         if outcome == "mounted":
             assert read(m.app("tag")) == "1.25-alpine\n"
             assert write_fd(m.app("tag"), b"1.26\n") == [5, 0]
