@@ -40,6 +40,13 @@ struct local {
 	 * back through inotify and are not changes made elsewhere. */
 	pthread_mutex_t written_mu;
 	struct dfs_map *written;
+	/* Held while a document of ours takes its name (rename, unlink) and
+	 * while the watcher checks that what it read still has its name and
+	 * reports it: so the watcher never reports a version older than one
+	 * this process has already returned, nor one it read before a later
+	 * change. Never held across a lock of another layer that a writer
+	 * holds while it waits here (the model lock is taken under it). */
+	pthread_mutex_t current_mu;
 };
 
 static struct local *L(struct dfs_backend *b)
@@ -116,8 +123,8 @@ static int open_regular(struct local *l, enum dfs_kind k, const char *name,
 /* Read kind/<id>.json whole: malloc'd *text of *len bytes. -ENOENT when
  * absent; -EIO for a file that is not a regular one or is larger than
  * DFS_STOREDOC_MAX (never read: a bound on what one edit can cost). */
-static int read_text(struct local *l, enum dfs_kind k, const char *id, char **text, size_t *len,
-		     struct dfs_error *err)
+static int read_text_at(struct local *l, enum dfs_kind k, const char *id, char **text,
+			size_t *len, struct stat *file, struct dfs_error *err)
 {
 	const char *dir = dfs_kind_dir(k);
 	char name[256];
@@ -159,7 +166,15 @@ static int read_text(struct local *l, enum dfs_kind k, const char *id, char **te
 	close(fd);
 	*text = buf;
 	*len = n;
+	if (file)
+		*file = st;
 	return ret;
+}
+
+static int read_text(struct local *l, enum dfs_kind k, const char *id, char **text, size_t *len,
+		     struct dfs_error *err)
+{
+	return read_text_at(l, k, id, text, len, NULL, err);
 }
 
 /* Read and check kind/<id>.json (storedoc.h): *out is a new reference. */
@@ -264,10 +279,12 @@ static int write_doc(struct local *l, enum dfs_kind k, const char *id, const jso
 	 * text and the newline written above. */
 	text[len] = '\n';
 	remember_written(l, k, id, text_hash(text, len + 1));
+	pthread_mutex_lock(&l->current_mu);
 	if (noreplace)
 		ret = renameat2(l->dirfd[k], tmp, l->dirfd[k], name, RENAME_NOREPLACE);
 	else
 		ret = renameat(l->dirfd[k], tmp, l->dirfd[k], name);
+	pthread_mutex_unlock(&l->current_mu);
 	if (ret < 0) {
 		ret = dfs_error_set(err, errno, "store: rename to %s: %s", name, strerror(errno));
 		goto out_unlink;
@@ -520,10 +537,12 @@ static int local_remove(struct dfs_backend *b, enum dfs_kind k, const char *id, 
 	if (lock < 0)
 		return lock;
 	snprintf(name, sizeof(name), "%s.json", id);
+	pthread_mutex_lock(&l->current_mu);
 	if (unlinkat(l->dirfd[k], name, 0) < 0)
 		ret = dfs_error_set(err, errno, "store: remove %s/%s: %s", dfs_kind_dir(k), name,
 				    strerror(errno));
-	else
+	pthread_mutex_unlock(&l->current_mu);
+	if (ret == 0)
 		fsync(l->dirfd[k]);
 	/* no document, no lock file: deleted objects leave nothing behind */
 	unlock_object(l, k, id, lock, ret == 0 || ret == -ENOENT);
@@ -539,13 +558,16 @@ static void report(struct local *l, enum dfs_kind k, const char *fname)
 {
 	char id[256];
 	struct dfs_error e;
+	struct stat was, now;
 	json_t *doc = NULL;
 	char *text = NULL;
 	size_t len = 0;
+	int ret, current;
 
 	if (!doc_id(fname, id))
 		return;
-	if (read_text(l, k, id, &text, &len, &e) == 0) {
+	ret = read_text_at(l, k, id, &text, &len, &was, &e);
+	if (ret == 0) {
 		int ours = was_written(l, k, id, text_hash(text, len));
 
 		if (!ours && !(doc = dfs_storedoc_load(k, id, text, len, &e))) {
@@ -560,7 +582,18 @@ static void report(struct local *l, enum dfs_kind k, const char *fname)
 		log_warnx("%s; keeping the last good version", e.msg);
 		return;
 	}
-	l->cb(l->cb_arg, k, id, doc);
+	/* Report it only if the name still holds what was read (or still
+	 * nothing): else a later change replaced it, and its own event comes.
+	 * An older version of ours, read before our next write renamed over
+	 * it, is such a stale read too. */
+	pthread_mutex_lock(&l->current_mu);
+	if (fstatat(l->dirfd[k], fname, &now, AT_SYMLINK_NOFOLLOW) == 0)
+		current = ret == 0 && now.st_dev == was.st_dev && now.st_ino == was.st_ino;
+	else
+		current = ret < 0 && errno == ENOENT;
+	if (current)
+		l->cb(l->cb_arg, k, id, doc);
+	pthread_mutex_unlock(&l->current_mu);
 	json_decref(doc);
 }
 
@@ -673,6 +706,7 @@ static void local_free(struct dfs_backend *b)
 		close(l->lockdir);
 	dfs_map_free(l->written);
 	pthread_mutex_destroy(&l->written_mu);
+	pthread_mutex_destroy(&l->current_mu);
 	free(l->root);
 	free(l);
 }
@@ -832,6 +866,7 @@ struct dfs_backend *dfs_local_new(const char *dir, struct dfs_error *err)
 	}
 	l->base.ops = &local_ops;
 	pthread_mutex_init(&l->written_mu, NULL);
+	pthread_mutex_init(&l->current_mu, NULL);
 	l->written = dfs_map_new();
 	l->inofd = -1;
 	l->lockdir = -1;

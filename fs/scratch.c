@@ -71,10 +71,8 @@ static void drop_scratch(struct dfs_tree *t, fuse_ino_t parent, const char *name
 	n->unlinked = 1;
 	if (n->pending)
 		n->pending = 0;
-	if (n->nlookup == 0 && n->type == DFS_N_SCRATCH) {
-		t->byino[n->ino] = NULL;
-		tree_node_free(t, n);
-	}
+	if (n->nlookup == 0 && n->type == DFS_N_SCRATCH)
+		tree_node_retire(t, n);
 }
 
 /* The value file name in dir, also when an editor renamed it away: then it

@@ -55,6 +55,26 @@ void tree_node_free(struct dfs_tree *t, struct dfs_node *n)
 	free(n);
 }
 
+void tree_node_retire(struct dfs_tree *t, struct dfs_node *n)
+{
+	int64_t now = dfs_now_ns();
+	struct dfs_node **p = &t->retired;
+
+	t->byino[n->ino] = NULL;
+	n->retired_at = now;
+	n->retired_next = t->retired;
+	t->retired = n;
+	/* newest first: cut the list where the grace has passed */
+	while (*p && now - (*p)->retired_at < DFS_NODE_GRACE_NS)
+		p = &(*p)->retired_next;
+	while (*p) {
+		struct dfs_node *old = *p;
+
+		*p = old->retired_next;
+		tree_node_free(t, old);
+	}
+}
+
 /* The node for a listed entry: found by key, or made. */
 static struct dfs_node *node_for(struct dfs_tree *t, const struct ent *e)
 {
@@ -119,6 +139,12 @@ void dfs_tree_free(struct dfs_tree *t)
 		return;
 	for (size_t i = 0; i < t->nino; i++)
 		tree_node_free(t, t->byino[i]);
+	while (t->retired) {
+		struct dfs_node *n = t->retired;
+
+		t->retired = n->retired_next;
+		tree_node_free(t, n);
+	}
 	free(t->byino);
 	dfs_map_free(t->bykey);
 	dfs_map_free(t->scratch);
@@ -582,10 +608,8 @@ void dfs_tree_forget(struct dfs_tree *t, fuse_ino_t ino, uint64_t count)
 	if (n) {
 		n->nlookup = n->nlookup > count ? n->nlookup - count : 0;
 		/* an unlinked scratch file nobody knows any more is gone for good */
-		if (n->type == DFS_N_SCRATCH && n->unlinked && n->nlookup == 0) {
-			t->byino[ino] = NULL;
-			tree_node_free(t, n);
-		}
+		if (n->type == DFS_N_SCRATCH && n->unlinked && n->nlookup == 0)
+			tree_node_retire(t, n);
 	}
 	pthread_mutex_unlock(&t->mu);
 }

@@ -60,6 +60,8 @@ struct dfs_node {
 	int unlinked;
 	char *origin_key;               /* a value file renamed to this scratch name */
 	uint64_t origin_hash;           /* its content then */
+	struct dfs_node *retired_next;  /* tree mutex: see tree_node_retire */
+	int64_t retired_at;
 };
 
 struct dfs_fs;

@@ -20,6 +20,8 @@ struct dfs_tree {
 	struct dfs_map *names;       /* "<kind>/<env id>" -> struct tree_names *:
 				      * the names of one directory's objects */
 	size_t scratch_bytes;        /* sum of every node's size (scratch data) */
+	struct dfs_node *retired;    /* forgotten scratch nodes, oldest last:
+				      * freed DFS_NODE_GRACE_NS after (below) */
 	struct timespec born;
 	uid_t uid;
 	gid_t gid;
@@ -53,6 +55,12 @@ static inline void tree_scratch_key(char *out, size_t outsz, fuse_ino_t parent, 
 struct dfs_node *tree_node_alloc(struct dfs_tree *t);
 /* Frees n and takes its scratch data off t->scratch_bytes. */
 void tree_node_free(struct dfs_tree *t, struct dfs_node *n);
+/* Tree mutex held. Take n out of the node table and free it later: a
+ * handler that fetched n just before (dfs_tree_get hands out pointers
+ * without a reference) may still read it for a moment. Also frees what
+ * was retired more than DFS_NODE_GRACE_NS ago. */
+#define DFS_NODE_GRACE_NS (10LL * 1000000000)
+void tree_node_retire(struct dfs_tree *t, struct dfs_node *n);
 /* Model lock and tree mutex held: the child called name, or NULL. */
 struct dfs_node *tree_find_child(struct dfs_tree *t, struct dfs_node *dir, const char *name);
 /* The same, also when an editor renamed it away (*hidden is then 1). */
