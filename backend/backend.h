@@ -40,6 +40,9 @@ typedef void (*dfs_change_cb)(void *arg, enum dfs_kind k, const char *id,
 
 struct dfs_backend_ops {
 	const char *name;
+	/* What .deployfs/events calls a change this backend's watcher reports:
+	 * "store" (the local store) or "remote". */
+	const char *origin;
 	/* All objects of kind k: *out = new reference to a JSON array. */
 	int (*list)(struct dfs_backend *b, enum dfs_kind k, json_t **out,
 		    int64_t deadline_ns, struct dfs_error *err);

@@ -825,6 +825,7 @@ static void clean_locks(struct local *l)
 
 static const struct dfs_backend_ops local_ops = {
 	.name = "local",
+	.origin = "store",
 	.list = local_list,
 	.get = local_get,
 	.patch = local_patch,
