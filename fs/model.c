@@ -15,6 +15,7 @@ struct dfs_model {
 	size_t ngrave;
 	uint64_t gen;
 	uint64_t names_gen[DFS_KIND_COUNT];
+	struct dfs_obj *added[DFS_KIND_COUNT];  /* made by the last names change */
 	dfs_model_change_cb cb;
 	void *cb_arg;
 };
@@ -131,6 +132,11 @@ uint64_t dfs_model_names_gen(struct dfs_model *m, enum dfs_kind k)
 	return m->names_gen[k];
 }
 
+struct dfs_obj *dfs_model_names_added(struct dfs_model *m, enum dfs_kind k, uint64_t since)
+{
+	return since + 1 == m->names_gen[k] ? m->added[k] : NULL;
+}
+
 /* Whether a change from old to doc may rename, move or hide a directory. */
 static int names_differ(const json_t *old, const json_t *doc)
 {
@@ -177,6 +183,7 @@ static json_t *set_doc(struct dfs_model *m, enum dfs_kind k, const char *id, jso
 		*changed = 1;
 		m->gen++;
 		m->names_gen[k]++;
+		m->added[k] = o;
 		return NULL;
 	}
 	old = o->doc;
@@ -187,12 +194,15 @@ static json_t *set_doc(struct dfs_model *m, enum dfs_kind k, const char *id, jso
 		*changed = 1;
 		m->gen++;
 		m->names_gen[k]++;
+		m->added[k] = NULL;
 		return old;
 	}
 	if (json_equal(old, doc))
 		return json_incref(old);
-	if (names_differ(old, doc))
+	if (names_differ(old, doc)) {
 		m->names_gen[k]++;
+		m->added[k] = NULL;
+	}
 	o->doc = json_incref(doc);
 	o->gen++;
 	clock_gettime(CLOCK_REALTIME, &o->mtime);

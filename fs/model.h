@@ -68,6 +68,11 @@ uint64_t dfs_model_gen(struct dfs_model *m);
  * object created or deleted, or its name, envIdRef or isDeleted changed
  * (never 0). Model lock held. */
 uint64_t dfs_model_names_gen(struct dfs_model *m, enum dfs_kind k);
+/* Model lock held. The object whose creation was the one names change of
+ * kind k since generation since (borrowed), or NULL: then anything may
+ * have changed. Lets an index of names grow by one instead of being built
+ * again. */
+struct dfs_obj *dfs_model_names_added(struct dfs_model *m, enum dfs_kind k, uint64_t since);
 
 /* Lock obj->wlock, waiting at most until deadline: 0 or -ETIMEDOUT. */
 int dfs_obj_wlock(struct dfs_obj *o, int64_t deadline_ns, struct dfs_error *err);

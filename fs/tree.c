@@ -235,6 +235,10 @@ struct tree_names {
 	const char **ids;            /* borrowed from the model's objects */
 	char **names;                /* malloc'd */
 	char **keys;                 /* malloc'd node keys; NULL for by-name */
+	struct dfs_map *byname;      /* name -> index + 1 */
+	struct dfs_map *byid;        /* id -> index + 1 */
+	struct dfs_map *raw;         /* the objects' own names -> 1; NULL when
+				      * one holds a NUL (then never grown) */
 };
 
 static void names_clear(struct tree_names *c)
@@ -247,6 +251,10 @@ static void names_clear(struct tree_names *c)
 	free(c->names);
 	free(c->keys);
 	free(c->ids);
+	dfs_map_free(c->byname);
+	dfs_map_free(c->byid);
+	dfs_map_free(c->raw);
+	c->byname = c->byid = c->raw = NULL;
 	c->names = NULL;
 	c->keys = NULL;
 	c->ids = NULL;
@@ -272,7 +280,6 @@ static struct tree_names *names_cached(struct dfs_tree *t, const char *key, uint
 	*slot = c;
 	if (c->gen == gen)
 		return c;
-	names_clear(c);
 	return NULL;
 }
 
@@ -293,16 +300,92 @@ static int names_build(struct tree_names *c, const struct dfs_name_in *in, size_
 		return -ENOMEM;
 	}
 	c->count = count;
+	c->byname = dfs_map_new();
+	c->byid = dfs_map_new();
+	c->raw = dfs_map_new();
+	if (!c->byname || !c->byid || !c->raw)
+		goto fail;
+	for (size_t i = 0; i < count && c->raw; i++) {
+		if (strlen(in[i].name) != in[i].len) {
+			dfs_map_free(c->raw);
+			c->raw = NULL;
+		} else if (dfs_map_put(c->raw, in[i].name, (void *)1) < 0) {
+			goto fail;
+		}
+	}
 	for (size_t i = 0; i < count; i++) {
+		void *pos = (void *)(uintptr_t)(i + 1);
+
 		c->ids[i] = in[i].id;
 		if (prefix && asprintf(&c->keys[i], "%s:%s", prefix, in[i].id) < 0) {
 			c->keys[i] = NULL;
-			names_clear(c);
-			return -ENOMEM;
+			goto fail;
 		}
+		if (dfs_map_put(c->byname, c->names[i], pos) < 0 ||
+		    dfs_map_put(c->byid, in[i].id, pos) < 0)
+			goto fail;
 	}
 	c->gen = gen;
 	return 0;
+fail:
+	names_clear(c);
+	return -ENOMEM;
+}
+
+/* Both locks held. Grow c by the object o, created since c was built,
+ * when that changes no other sibling's name: o's own name is safe as it
+ * is and no sibling has it or shows it. 0, or -1: build c again. */
+static int names_add(struct tree_names *c, const struct dfs_obj *o, enum dfs_kind k,
+		     const char *env_id, const char *prefix)
+{
+	const json_t *doc = o->doc;
+	json_t *nm = json_object_get(doc, k == DFS_IMAGE ? "id" : "name");
+	struct dfs_name_in in;
+	char *assigned = NULL, *key = NULL, **names, **keys = c->keys;
+	const char **ids;
+	void *pos = (void *)(uintptr_t)(c->count + 1);
+	int safe;
+
+	if (json_is_true(json_object_get(doc, "isDeleted")))
+		return 0;   /* not listed: nothing to add */
+	if (env_id) {
+		const char *e = json_string_value(json_object_get(doc, "envIdRef"));
+
+		if (!e || strcmp(e, env_id) != 0)
+			return 0;   /* another environment's */
+	}
+	if (!c->raw || !json_is_string(nm))
+		return -1;
+	in.name = json_string_value(nm);
+	in.len = json_string_length(nm);
+	in.id = o->id;
+	if (strlen(in.name) != in.len || dfs_map_get(c->raw, in.name) ||
+	    dfs_map_get(c->byname, in.name) || dfs_names_assign(&in, 1, &assigned) < 0)
+		return -1;
+	safe = strcmp(assigned, in.name) == 0;
+	if (!safe || (prefix && asprintf(&key, "%s:%s", prefix, o->id) < 0))
+		goto fail;
+	ids = realloc(c->ids, (c->count + 1) * sizeof(*ids));
+	if (ids)
+		c->ids = ids;
+	names = realloc(c->names, (c->count + 1) * sizeof(*names));
+	if (names)
+		c->names = names;
+	if (prefix && (keys = realloc(c->keys, (c->count + 1) * sizeof(*keys))))
+		c->keys = keys;
+	if (!ids || !names || (prefix && !keys) || dfs_map_put(c->byname, assigned, pos) < 0 ||
+	    dfs_map_put(c->byid, o->id, pos) < 0 || dfs_map_put(c->raw, in.name, (void *)1) < 0)
+		goto fail;
+	c->ids[c->count] = o->id;
+	c->names[c->count] = assigned;
+	if (prefix)
+		c->keys[c->count] = key;
+	c->count++;
+	return 0;
+fail:
+	free(assigned);
+	free(key);
+	return -1;   /* the maps may hold the new name: rebuilt anyway */
 }
 
 /* Both locks held. The names of the objects of kind k (of env_id's apps
@@ -322,6 +405,17 @@ static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, cons
 	c = names_cached(t, key, gen, &slot);
 	if (c || !slot)
 		return c;
+	/* one object made since (a mkdir, a new app): most often it only adds
+	 * a name, and a lookup or a mkdir then costs the same at any size */
+	if (slot->gen) {
+		struct dfs_obj *added = dfs_model_names_added(m, k, slot->gen);
+
+		if (added && names_add(slot, added, k, env_id, prefix) == 0) {
+			slot->gen = gen;
+			return slot;
+		}
+	}
+	names_clear(slot);
 	all = dfs_model_list(m, k, &n);
 	in = calloc(n ? n : 1, sizeof(*in));
 	if (!all || !in)
@@ -363,6 +457,64 @@ static int list_objects(struct dfs_tree *t, enum dfs_kind k, const char *env_id,
 	return stop;
 }
 
+/* The directories that list objects: what they list, and how. */
+struct object_dir {
+	enum dfs_kind kind;
+	enum dfs_dtype child;        /* the type of each object's directory */
+	const char *prefix;          /* of their node keys */
+};
+
+static const struct object_dir *object_dir(enum dfs_dtype dt)
+{
+	static const struct object_dir envs = { DFS_ENV, DFS_D_ENV, "e" };
+	static const struct object_dir apps = { DFS_APP, DFS_D_APP, "a" };
+	static const struct object_dir images = { DFS_IMAGE, DFS_D_IMAGE, "i" };
+	static const struct object_dir regs = { DFS_REGISTRY, DFS_D_REG, "g" };
+
+	switch (dt) {
+	case DFS_D_ENVS: return &envs;
+	case DFS_D_APPS: return &apps;
+	case DFS_D_IMAGES: return &images;
+	case DFS_D_REGS: return &regs;
+	default: return NULL;
+	}
+}
+
+/* Both locks held. The entry called name among the objects listed in dir,
+ * through the index: 1 when dir lists objects and *e is filled (e->name
+ * NULL when no object has that name), 0 when dir is another kind. */
+static int object_entry(struct dfs_tree *t, struct dfs_node *dir, const char *name,
+			const char *id, struct ent *e)
+{
+	const struct object_dir *od = object_dir(dir->dtype);
+	const char *env_id = NULL;
+	struct tree_names *c;
+	uintptr_t i;
+
+	if (!od)
+		return 0;
+	memset(e, 0, sizeof(*e));
+	if (od->kind == DFS_APP) {
+		if (!dfs_model_find(t->fs->model, dir->kind, dir->oid))
+			return 1;   /* its environment is gone */
+		env_id = dir->oid;
+	}
+	c = object_names(t, od->kind, env_id, od->prefix);
+	if (!c)
+		return 1;
+	i = (uintptr_t)dfs_map_get(name ? c->byname : c->byid, name ? name : id);
+	if (!i--)
+		return 1;
+	e->name = c->names[i];
+	e->key = c->keys[i];
+	e->type = DFS_N_DIR;
+	e->dtype = od->child;
+	e->has_obj = 1;
+	e->kind = od->kind;
+	e->oid = c->ids[i];
+	return 1;
+}
+
 static int cmp_name_in(const void *a, const void *b)
 {
 	const struct dfs_name_in *x = a, *y = b;
@@ -382,6 +534,7 @@ static int list_byname(struct dfs_tree *t, ent_fn fn, void *arg)
 
 	c = names_cached(t, "B", gen, &slot);
 	if (!c && slot) {
+		names_clear(slot);
 		size_t n = 0, count = 0, kept = 0;
 		struct dfs_obj **all = dfs_model_list(m, DFS_IMAGE, &n);
 		struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
@@ -542,12 +695,28 @@ static int find_fn(void *arg, const struct ent *e)
 	return 1;
 }
 
-/* Both locks held. */
+/* Both locks held. A directory of objects is searched through its index;
+ * others are short and listed. */
+static void find(struct dfs_tree *t, struct dfs_node *dir, struct find_arg *a)
+{
+	struct ent e;
+
+	if (object_entry(t, dir, a->name, NULL, &e)) {
+		if (e.name) {
+			find_fn(a, &e);
+			return;
+		}
+		if (dir->dtype != DFS_D_IMAGES || strcmp(a->name, "by-name") != 0)
+			return;
+	}
+	list_dir(t, dir, find_fn, a);
+}
+
 struct dfs_node *tree_find_child(struct dfs_tree *t, struct dfs_node *dir, const char *name)
 {
 	struct find_arg a = { .t = t, .name = name };
 
-	list_dir(t, dir, find_fn, &a);
+	find(t, dir, &a);
 	return a.found;
 }
 
@@ -556,7 +725,7 @@ struct dfs_node *tree_find_hidden(struct dfs_tree *t, struct dfs_node *dir, cons
 {
 	struct find_arg a = { .t = t, .name = name, .include_hidden = 1 };
 
-	list_dir(t, dir, find_fn, &a);
+	find(t, dir, &a);
 	*hidden = a.hidden;
 	return a.found;
 }
@@ -990,39 +1159,23 @@ void dfs_tree_stale_entries(struct dfs_tree *t, enum dfs_kind k,
 
 /* ---- where an object lives in the tree, for the events stream ---- */
 
-struct name_of {
-	const char *id;
-	char *out;
-	size_t outsz;
-	int found;
-};
-
-static int name_of_fn(void *arg, const struct ent *e)
-{
-	struct name_of *a = arg;
-
-	if (e->type != DFS_N_DIR || !e->oid || strcmp(e->oid, a->id) != 0)
-		return 0;
-	snprintf(a->out, a->outsz, "%s", e->name);
-	a->found = 1;
-	return 1;
-}
-
 /* Both locks held. The name of object id in a container directory of type
- * dt (whose own object, for apps/, is env_id). */
+ * dt (whose own object, for apps/, is env_id), through its index. */
 static int name_in(struct dfs_tree *t, enum dfs_dtype dt, const char *env_id, const char *id,
 		   char *out, size_t outsz)
 {
 	struct dfs_node dir = { .type = DFS_N_DIR, .dtype = dt };
-	struct name_of a = { .id = id, .out = out, .outsz = outsz };
+	struct ent e;
 
 	if (env_id) {
 		dir.has_obj = 1;
 		dir.kind = DFS_ENV;
 		dir.oid = (char *)env_id;
 	}
-	list_dir(t, &dir, name_of_fn, &a);
-	return a.found;
+	if (!object_entry(t, &dir, NULL, id, &e) || !e.name)
+		return 0;
+	snprintf(out, outsz, "%s", e.name);
+	return 1;
 }
 
 void dfs_tree_object_dir(struct dfs_tree *t, enum dfs_kind k, const char *id,

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import DEMO_STORE, PROD, WEB, read
+from conftest import DEMO_STORE, PROD, WEB, Mount, read, wait_until
 
 # id -> name of apps crafted into prod
 CRAFTED = {
@@ -129,3 +129,27 @@ def test_a_name_that_looks_like_a_suffix(make_mount, tmp_path):
                           "550e8400-e29b-41d4-a716-446655440100",
                           "550e8400-e29b-41d4-a716-446655440200"])
     assert read(os.path.join(apps, "web@550e8400", "id")) == "a0000001-0000-4000-8000-000000000001\n"
+
+
+def test_names_of_objects_added_one_by_one_are_those_of_a_fresh_mount(mount):
+    """The names are kept per directory and grown by one object at a time
+    while that changes no other name; the result must be what a mount of
+    the same store assigns."""
+    with open(os.path.join(DEMO_STORE, "apps", WEB + ".json")) as f:
+        base = json.load(f)
+    apps = mount.path("environments", "prod", "apps")
+    for oid, name in list(CRAFTED.items()) + [("a000000d-0000-4000-8000-00000000000d", "web@a0000001")]:
+        doc = dict(base, id=oid, name=name, envIdRef=PROD)
+        want = len(os.listdir(apps)) + 1
+        tmp = os.path.join(mount.state, "apps", "." + oid + ".new")
+        with open(tmp, "w") as f:
+            json.dump(doc, f)
+        os.rename(tmp, os.path.join(mount.state, "apps", oid + ".json"))
+        assert wait_until(lambda: len(os.listdir(apps)) == want), (name, os.listdir(apps))
+    listing = os.listdir(apps)
+    assert len(listing) == len(set(listing)) == len(EXPECTED) + 1
+    fresh = Mount(mount.tmp + "/fresh", state=mount.state).start()
+    try:
+        assert sorted(os.listdir(fresh.path("environments", "prod", "apps"))) == sorted(listing)
+    finally:
+        fresh.stop()
