@@ -24,6 +24,7 @@ struct dfs_notifier {
 	pthread_cond_t cv;
 	struct job *head, **tail;
 	int stop;
+	int joined;            /* mu; the thread has ended */
 };
 
 static void *notifier_main(void *arg)
@@ -73,15 +74,27 @@ struct dfs_notifier *dfs_notifier_new(struct fuse_session *se)
 	return n;
 }
 
-void dfs_notifier_free(struct dfs_notifier *n)
+void dfs_notifier_stop(struct dfs_notifier *n)
 {
+	int join;
+
 	if (!n)
 		return;
 	pthread_mutex_lock(&n->mu);
 	n->stop = 1;
+	join = !n->joined;
+	n->joined = 1;
 	pthread_cond_signal(&n->cv);
 	pthread_mutex_unlock(&n->mu);
-	pthread_join(n->thread, NULL);
+	if (join)
+		pthread_join(n->thread, NULL);
+}
+
+void dfs_notifier_free(struct dfs_notifier *n)
+{
+	if (!n)
+		return;
+	dfs_notifier_stop(n);
 	while (n->head) {
 		struct job *j = n->head;
 
@@ -105,6 +118,12 @@ static void push(struct dfs_notifier *n, fuse_ino_t ino, const char *name)
 	}
 	j->ino = ino;
 	pthread_mutex_lock(&n->mu);
+	if (n->stop) {   /* shutting down: the kernel's caches go with the mount */
+		pthread_mutex_unlock(&n->mu);
+		free(j->name);
+		free(j);
+		return;
+	}
 	*n->tail = j;
 	n->tail = &j->next;
 	pthread_cond_signal(&n->cv);

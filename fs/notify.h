@@ -18,6 +18,10 @@ struct dfs_notifier;
 
 /* Start the notifier thread. NULL on failure. */
 struct dfs_notifier *dfs_notifier_new(struct fuse_session *se);
+/* Stop the thread, dropping what is queued and what comes later, and wait
+ * for it. Call it while the session still serves requests: a notification
+ * may wait in the kernel for a request to be answered. Accepts NULL. */
+void dfs_notifier_stop(struct dfs_notifier *n);
 /* Stop the thread (dropping what is queued) and free. Accepts NULL. */
 void dfs_notifier_free(struct dfs_notifier *n);
 

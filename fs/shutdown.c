@@ -6,6 +6,8 @@
  * and the signal interrupts the loop's wait.
  */
 #include "shutdown.h"
+#include "fs.h"
+#include "notify.h"
 #include "error.h"
 #include "log.h"
 
@@ -24,6 +26,7 @@ static volatile sig_atomic_t got;      /* the first signal, 0 before it */
 static int busy;                       /* atomic: writes in flight */
 static sem_t wake;
 static pthread_t thread, loop_thread;
+static struct dfs_fs *the_fs;
 static int started;
 
 void dfs_busy_enter(void)
@@ -79,6 +82,9 @@ static void *shutdown_thread(void *arg)
 	}
 	if (waited >= DFS_SHUTDOWN_GRACE_MS)
 		log_warnx("writes still in flight after %d ms; exiting anyway", waited);
+	/* while requests are still answered: a notification may be waiting
+	 * in the kernel for one (a directory lock held by a caller) */
+	dfs_notifier_stop(the_fs->notifier);
 	pthread_kill(loop_thread, got);
 	return NULL;
 }
@@ -89,7 +95,7 @@ int dfs_shutdown_start(struct dfs_fs *fs)
 	sigset_t all, old;
 	int ret;
 
-	(void)fs;
+	the_fs = fs;
 	if (sem_init(&wake, 0, 0) < 0)
 		return -errno;
 	loop_thread = pthread_self();
