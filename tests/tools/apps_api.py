@@ -720,7 +720,7 @@ def main(argv):
             f.write(str(port))
         os.rename(a.port_file + ".tmp", a.port_file)
     print(f"http://127.0.0.1:{port}{api.prefix}", flush=True)
-    srv.serve_forever()
+    srv.serve_forever(poll_interval=0.05)  # SIGTERM ends it within 50 ms
     srv.server_close()
     with api.store.lock:  # a save in progress ends first
         return 0
