@@ -359,11 +359,18 @@ def test_fault_malformed_body(api):
         json.loads(r.body)
 
 
-def test_fault_oversized_body(api):
-    api.faults([{"match": "GET /environments$", "oversized": 2, "apply": True}])
+def test_fault_oversized_pads_the_answer(api):
+    api.faults([{"match": "GET /environments$", "oversized": 2}])
     r = api.call("GET", "/environments")
     assert r.status == 200 and len(r.body) == 2 << 20 == int(r.headers["Content-Length"])
     assert names(json.loads(r.body)) == ["prod", "staging"]  # valid JSON, padded
+
+
+def test_fault_hang_after_the_change_was_made(api):
+    api.faults([{"match": "PATCH ", "hang": True, "apply": True}])
+    with pytest.raises(socket.timeout):
+        api.call("PATCH", PATCH_WEB, {"imageName": "nginx", "imageTag": "7"}, timeout=0.3)
+    assert api.state()["apps"][WEB]["source"]["image"]["tag"] == "7"
 
 
 def test_fault_custom_body_and_clear(api):
