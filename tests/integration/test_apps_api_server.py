@@ -3,6 +3,7 @@ against: each endpoint, each error body, auth and 2FA, token rotation,
 both list shapes, every fault, the request log, its lifecycle, and the
 server-side registry check against real registries on loopback.
 """
+import concurrent.futures
 import copy
 import http.client
 import json
@@ -102,6 +103,15 @@ def test_patch_returns_the_whole_app_with_version_bumped(api):
     assert api.call("GET", f"/environments/{PROD}/app/{WEB}").json == want
     with open(api.state_path) as f:  # saved at once
         assert json.load(f)["apps"][WEB] == want
+
+
+def test_concurrent_patches_each_bump_the_version_once(api):
+    def one(i):
+        return api.call("PATCH", PATCH_WEB, {"imageName": "nginx", "imageTag": f"t{i}"}).status
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(one, range(16))) == [200] * 16
+    app = api.state()["apps"][WEB]
+    assert app["version"] == api.initial["apps"][WEB]["version"] + 16
 
 
 def test_patch_sets_and_clears_the_registry(api):
