@@ -24,12 +24,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Worker threads unless max_threads= says otherwise: each write waits on
+ * the network holding one. */
+#define DFS_MAX_THREADS 64
+
 struct opts {
 	char *state, *api, *api_token_file, *glance, *glance_token_file, *cacert, *company;
 	char *registry_check;
 	double timeout, poll;
 	int show_help, show_version;
 	int allow_other;      /* allow_other or allow_root was given */
+	int max_threads;      /* max_threads= was given */
 	char **nonopt;
 	int n_nonopt;
 	char **mirrors;
@@ -38,7 +43,7 @@ struct opts {
 	size_t n_insecure;
 };
 
-enum { KEY_MIRROR, KEY_INSECURE, KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER };
+enum { KEY_MIRROR, KEY_INSECURE, KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_MAX_THREADS };
 
 #define OPT(t, f) { t, offsetof(struct opts, f), 1 }
 static const struct fuse_opt dfs_opts[] = {
@@ -56,6 +61,7 @@ static const struct fuse_opt dfs_opts[] = {
 	FUSE_OPT_KEY("insecure_registry=", KEY_INSECURE),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("allow_root", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -86,6 +92,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_ALLOW_OTHER:
 		o->allow_other = 1;
 		return 1;   /* libfuse needs it too */
+	case KEY_MAX_THREADS:
+		o->max_threads = 1;
+		return 1;
 	case KEY_HELP:
 		o->show_help = 1;
 		return 0;
@@ -340,6 +349,10 @@ int main(int argc, char *argv[])
 	} else {
 		loop = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+		/* libfuse's default of 10 workers caps writers waiting on a
+		 * registry or an API at 10 in parallel */
+		if (!o.max_threads)
+			cmd.max_threads = DFS_MAX_THREADS;
 		if (cmd.max_threads > 0 && cmd.max_threads <= 100000)
 			fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
 		/* libfuse's "unset" is UINT_MAX: pass only what was given */
