@@ -2,7 +2,7 @@
  *
  * The FS layer calls backend->ops->list/get/patch/create/remove and never
  * knows which store it talks to: the local store on disk (local.c), the apps
- * API or Glance (later, over http.c). Every change is an RFC 6902 JSON Patch
+ * API (api.c, over http.c), Glance (later). Every change is an RFC 6902 JSON Patch
  * against the object's document (jsonpatch.h); each backend turns it into
  * what its store takes. Documents have the remote APIs' own shapes.
  *
@@ -40,6 +40,10 @@ typedef void (*dfs_change_cb)(void *arg, enum dfs_kind k, const char *id,
 
 struct dfs_backend_ops {
 	const char *name;
+	/* What a change reported through watch() is, as .deployfs/events
+	 * names it: "store" (the local store: another daemon or a person
+	 * editing it), "remote" (an API changed by someone else). */
+	const char *origin;
 	/* All objects of kind k: *out = new reference to a JSON array. */
 	int (*list)(struct dfs_backend *b, enum dfs_kind k, json_t **out,
 		    int64_t deadline_ns, struct dfs_error *err);
