@@ -40,9 +40,8 @@ typedef void (*dfs_change_cb)(void *arg, enum dfs_kind k, const char *id,
 
 struct dfs_backend_ops {
 	const char *name;
-	/* What a change reported through watch() is, as .deployfs/events
-	 * names it: "store" (the local store: another daemon or a person
-	 * editing it), "remote" (an API changed by someone else). */
+	/* What .deployfs/events calls a change this backend's watcher reports:
+	 * "store" (the local store) or "remote". */
 	const char *origin;
 	/* All objects of kind k: *out = new reference to a JSON array. */
 	int (*list)(struct dfs_backend *b, enum dfs_kind k, json_t **out,

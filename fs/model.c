@@ -280,7 +280,10 @@ int dfs_model_load(struct dfs_model *m, int64_t deadline_ns, struct dfs_error *e
 
 static void on_store_change(void *arg, enum dfs_kind k, const char *id, const json_t *doc)
 {
-	apply(arg, k, id, doc, "store");
+	struct dfs_model *m = arg;
+	const char *origin = m->backends[k] ? m->backends[k]->ops->origin : NULL;
+
+	apply(m, k, id, doc, origin ? origin : "store");
 }
 
 int dfs_model_watch(struct dfs_model *m)
