@@ -1,10 +1,11 @@
-/* api.c - the apps API backend (see api.h): caches, registry drafts, the
- * poll thread.
+/* api.c - the apps API backend (see api.h): the state every part shares,
+ * lists, reads, and an app's image patch. Registries made by mkdir are in
+ * api_registry.c, the poll thread in api_poll.c, the wire in api_http.c.
  *
- * What this file holds, all under a->mu:
- *   objs[k]  id -> struct entry: each environment, app and registry as the
+ * What the backend holds (struct api, api_internal.h), all under a->mu:
+ *   objs[k]  id -> struct api_entry: each environment, app and registry as the
  *            API last showed it (registries by the server's id);
- *   drafts   local id -> struct draft: registries made by mkdir, in memory
+ *   drafts   local id -> struct api_draft: registries made by mkdir, in memory
  *            until their url is written, then created on the API; the
  *            object keeps its local id in this mount;
  *   alias    server id -> local id of a created draft, so the poll never
@@ -33,54 +34,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #define REFETCH_NS 1000000000LL   /* a cached app older than this is fetched
 				   * again before a write (README, Apps API) */
-#define SEG_MAX    (3 * DFS_STOREDOC_ID_MAX + 1)
 
-struct entry {
-	json_t *doc;        /* NULL: known to be missing (a registry's 404) */
-	char *env;          /* apps: the environment whose list holds it */
-	char *company;      /* registries: where its GET goes */
-	int64_t fetched_ns;
-	uint64_t seq;
-};
-
-struct draft {
-	json_t *doc;        /* {"id","name",url?,username?,password?,token?} */
-	char *company;      /* where its POST goes */
-	char *server_id;    /* once created: its entry is objs[DFS_REGISTRY][it] */
-};
-
-struct api {
-	struct dfs_backend base;
-	struct dfs_api_client cl;
-	char *company;      /* company=, or NULL */
-	double timeout, poll;
-	pthread_mutex_t mu;
-	struct dfs_map *objs[DFS_KIND_COUNT];
-	struct dfs_map *drafts;
-	struct dfs_map *alias;
-	uint64_t seq;
-	int envs_loaded, apps_loaded;
-	dfs_change_cb cb;   /* set once by watch, before the thread starts */
-	void *cb_arg;
-	int down;           /* poll thread only */
-	pthread_t thread;
-	int watching;
-	pthread_mutex_t stop_mu;
-	pthread_cond_t stop_cv;
-	int stop;           /* stop_mu */
-};
-
-static struct api *A(struct dfs_backend *b)
+struct api *api_of(struct dfs_backend *b)
 {
 	return (struct api *)b;
 }
 
-static void entry_free(struct entry *e)
+void api_entry_free(struct api_entry *e)
 {
 	if (!e)
 		return;
@@ -90,7 +54,7 @@ static void entry_free(struct entry *e)
 	free(e);
 }
 
-static void draft_free(struct draft *d)
+void api_draft_free(struct api_draft *d)
 {
 	if (!d)
 		return;
@@ -109,10 +73,10 @@ static const char *local_id(struct api *a, enum dfs_kind k, const char *id)
 }
 
 /* a->mu held. Store doc (new reference taken) as object id of kind k. */
-static int store(struct api *a, enum dfs_kind k, const char *id, json_t *doc, const char *env,
+int api_store(struct api *a, enum dfs_kind k, const char *id, json_t *doc, const char *env,
 		 const char *company)
 {
-	struct entry *e = dfs_map_get(a->objs[k], id);
+	struct api_entry *e = dfs_map_get(a->objs[k], id);
 
 	if (!e) {
 		e = calloc(1, sizeof(*e));
@@ -137,7 +101,7 @@ static int store(struct api *a, enum dfs_kind k, const char *id, json_t *doc, co
 }
 
 /* a->mu held. Tell the model (when it listens). */
-static void report(struct api *a, enum dfs_kind k, const char *id, const json_t *doc)
+void api_report(struct api *a, enum dfs_kind k, const char *id, const json_t *doc)
 {
 	if (a->cb)
 		a->cb(a->cb_arg, k, local_id(a, k, id), doc);
@@ -145,27 +109,27 @@ static void report(struct api *a, enum dfs_kind k, const char *id, const json_t 
 
 /* The object is gone on the API (404): forget it and tell the model, so
  * its directory goes. */
-static void gone(struct api *a, enum dfs_kind k, const char *id)
+void api_gone(struct api *a, enum dfs_kind k, const char *id)
 {
 	pthread_mutex_lock(&a->mu);
-	entry_free(dfs_map_del(a->objs[k], id));
-	report(a, k, id, NULL);
+	api_entry_free(dfs_map_del(a->objs[k], id));
+	api_report(a, k, id, NULL);
 	pthread_mutex_unlock(&a->mu);
 }
 
-static const char *str(const json_t *doc, const char *key)
+const char *api_str(const json_t *doc, const char *key)
 {
 	return json_string_value(json_object_get(doc, key));
 }
 
 /* A document from the API, checked before it is served: an object with a
  * usable id (want_id when given) that passes storedoc.h. */
-static int check_doc(enum dfs_kind k, const json_t *doc, const char *want_id,
+int api_check_doc(enum dfs_kind k, const json_t *doc, const char *want_id,
 		     struct dfs_error *err)
 {
 	char shown[80];
 	struct dfs_error e = { 0 };
-	const char *id = str(doc, "id");
+	const char *id = api_str(doc, "id");
 
 	if (!json_is_object(doc))
 		return dfs_error_set(err, EIO, "apps API: %s: an entry is not a JSON object",
@@ -183,7 +147,7 @@ static int check_doc(enum dfs_kind k, const json_t *doc, const char *want_id,
 	return 0;
 }
 
-static int hidden(const json_t *doc)
+int api_hidden(const json_t *doc)
 {
 	return json_is_true(json_object_get(doc, "isDeleted"));
 }
@@ -199,17 +163,17 @@ static json_t *keep_good(enum dfs_kind k, json_t *items, const char *env)
 		struct dfs_error e = { 0 };
 		const char *ref;
 
-		if (check_doc(k, doc, NULL, &e) < 0) {
+		if (api_check_doc(k, doc, NULL, &e) < 0) {
 			log_warnx("%s; skipped", e.msg);
 			continue;
 		}
-		if (hidden(doc))
+		if (api_hidden(doc))
 			continue;
 		if (env) {
-			ref = str(doc, "envIdRef");
+			ref = api_str(doc, "envIdRef");
 			if (ref && strcmp(ref, env)) {
 				log_warnx("apps API: app %s is listed in environment %s but names "
-					  "%s; skipped", str(doc, "id"), env, ref);
+					  "%s; skipped", api_str(doc, "id"), env, ref);
 				continue;
 			}
 			if (!ref) {
@@ -224,7 +188,7 @@ static json_t *keep_good(enum dfs_kind k, json_t *items, const char *env)
 	return out;
 }
 
-static int fetch_envs(struct api *a, json_t **out, struct dfs_error *err)
+int api_fetch_envs(struct api *a, json_t **out, struct dfs_error *err)
 {
 	json_t *items;
 	int ret = dfs_api_get_list(&a->cl, "/environments", &items,
@@ -237,9 +201,9 @@ static int fetch_envs(struct api *a, json_t **out, struct dfs_error *err)
 	return 0;
 }
 
-static int fetch_apps(struct api *a, const char *env, json_t **out, struct dfs_error *err)
+int api_fetch_apps(struct api *a, const char *env, json_t **out, struct dfs_error *err)
 {
-	char seg[SEG_MAX], path[SEG_MAX + 32];
+	char seg[DFS_API_SEG_MAX], path[DFS_API_SEG_MAX + 32];
 	json_t *items;
 	int ret;
 
@@ -264,8 +228,8 @@ static int fetch_one(struct api *a, enum dfs_kind k, const char *path, const cha
 
 	if (ret < 0)
 		return ret;
-	ret = check_doc(k, doc, id, err);
-	if (ret == 0 && hidden(doc))
+	ret = api_check_doc(k, doc, id, err);
+	if (ret == 0 && api_hidden(doc))
 		ret = dfs_error_set(err, ENOENT, "apps API: %s/%s is deleted", dfs_kind_dir(k), id);
 	if (ret < 0) {
 		json_decref(doc);
@@ -278,7 +242,7 @@ static int fetch_one(struct api *a, enum dfs_kind k, const char *path, const cha
 static int fetch_app(struct api *a, const char *env, const char *id, json_t **out,
 		     int64_t deadline_ns, struct dfs_error *err)
 {
-	char s1[SEG_MAX], s2[SEG_MAX], path[2 * SEG_MAX + 32];
+	char s1[DFS_API_SEG_MAX], s2[DFS_API_SEG_MAX], path[2 * DFS_API_SEG_MAX + 32];
 	const char *ref;
 	int ret;
 
@@ -286,12 +250,12 @@ static int fetch_app(struct api *a, const char *env, const char *id, json_t **ou
 	dfs_api_segment(id, s2, sizeof(s2));
 	snprintf(path, sizeof(path), "/environments/%s/app/%s", s1, s2);
 	ret = fetch_one(a, DFS_APP, path, id, out, deadline_ns, err);
-	if (ret == 0 && (ref = str(*out, "envIdRef")) && strcmp(ref, env)) {
+	if (ret == 0 && (ref = api_str(*out, "envIdRef")) && strcmp(ref, env)) {
 		json_decref(*out);
 		return dfs_error_set(err, EIO, "apps API: app %s now names environment %s", id,
 				     ref);
 	}
-	if (ret == 0 && !str(*out, "envIdRef"))
+	if (ret == 0 && !api_str(*out, "envIdRef"))
 		json_object_set_new(*out, "envIdRef", json_string(env));
 	return ret;
 }
@@ -299,7 +263,7 @@ static int fetch_app(struct api *a, const char *env, const char *id, json_t **ou
 static int fetch_registry(struct api *a, const char *company, const char *id, json_t **out,
 			  int64_t deadline_ns, struct dfs_error *err)
 {
-	char s1[SEG_MAX], s2[SEG_MAX], path[2 * SEG_MAX + 32];
+	char s1[DFS_API_SEG_MAX], s2[DFS_API_SEG_MAX], path[2 * DFS_API_SEG_MAX + 32];
 
 	if (dfs_api_segment(company, s1, sizeof(s1)) < 0)
 		return dfs_error_set(err, EIO, "apps API: a company id over %d bytes",
@@ -311,16 +275,16 @@ static int fetch_registry(struct api *a, const char *company, const char *id, js
 
 /* a->mu held. The company registries are created in: company=, else the
  * one every environment names. NULL with err (EINVAL) otherwise. */
-static const char *company_of(struct api *a, struct dfs_error *err)
+const char *api_company_of(struct api *a, struct dfs_error *err)
 {
 	const char *found = NULL, *c;
-	struct entry *e;
+	struct api_entry *e;
 	size_t pos = 0;
 
 	if (a->company)
 		return a->company;
 	while ((e = dfs_map_next(a->objs[DFS_ENV], &pos, NULL))) {
-		c = e->doc ? str(e->doc, "companyIdRef") : NULL;
+		c = e->doc ? api_str(e->doc, "companyIdRef") : NULL;
 		if (!c)
 			continue;
 		if (found && strcmp(found, c)) {
@@ -341,7 +305,7 @@ static const char *company_of(struct api *a, struct dfs_error *err)
 static json_t *docs_of(struct api *a, enum dfs_kind k)
 {
 	json_t *out = json_array();
-	struct entry *e;
+	struct api_entry *e;
 	const char *id;
 	size_t pos = 0;
 
@@ -361,13 +325,13 @@ static int list_envs(struct api *a, struct dfs_error *err)
 {
 	json_t *envs, *doc;
 	size_t i;
-	int ret = fetch_envs(a, &envs, err);
+	int ret = api_fetch_envs(a, &envs, err);
 
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&a->mu);
 	json_array_foreach(envs, i, doc)
-		store(a, DFS_ENV, str(doc, "id"), doc, NULL, NULL);
+		api_store(a, DFS_ENV, api_str(doc, "id"), doc, NULL, NULL);
 	a->envs_loaded = 1;
 	pthread_mutex_unlock(&a->mu);
 	json_decref(envs);
@@ -386,16 +350,16 @@ static int list_apps(struct api *a, struct dfs_error *err)
 	envs = docs_of(a, DFS_ENV);
 	pthread_mutex_unlock(&a->mu);
 	json_array_foreach(envs, i, env) {
-		const char *eid = str(env, "id");
+		const char *eid = api_str(env, "id");
 		json_t *apps, *doc;
 		size_t j;
 
-		ret = fetch_apps(a, eid, &apps, err);
+		ret = api_fetch_apps(a, eid, &apps, err);
 		if (ret < 0)
 			break;
 		pthread_mutex_lock(&a->mu);
 		json_array_foreach(apps, j, doc)
-			store(a, DFS_APP, str(doc, "id"), doc, eid, NULL);
+			api_store(a, DFS_APP, api_str(doc, "id"), doc, eid, NULL);
 		pthread_mutex_unlock(&a->mu);
 		json_decref(apps);
 	}
@@ -408,10 +372,10 @@ static int list_apps(struct api *a, struct dfs_error *err)
 /* Registries the apps name and we have not asked for yet: one GET each
  * (the API lists none). A registry that is missing or forbidden is
  * remembered as missing and logged; report: tell the model. */
-static int learn_registries(struct api *a, int report_new, struct dfs_error *err)
+int api_learn_registries(struct api *a, int report_new, struct dfs_error *err)
 {
 	json_t *want = json_array(), *w;
-	struct entry *e;
+	struct api_entry *e;
 	size_t pos = 0, i;
 	int ret = 0;
 
@@ -419,16 +383,16 @@ static int learn_registries(struct api *a, int report_new, struct dfs_error *err
 	while ((e = dfs_map_next(a->objs[DFS_APP], &pos, NULL))) {
 		const char *rid = json_string_value(jsonpointer_get(e->doc,
 						"/source/containerRegistryConfigIdRef"));
-		const char *company = str(e->doc, "companyIdRef");
+		const char *company = api_str(e->doc, "companyIdRef");
 		struct dfs_error ce = { 0 };
 
 		if (!rid || !*rid || dfs_map_get(a->objs[DFS_REGISTRY], rid) ||
 		    dfs_map_get(a->drafts, rid))
 			continue;
 		if (!company)
-			company = company_of(a, &ce);
+			company = api_company_of(a, &ce);
 		if (!company) {
-			log_warnx("app %s: registry %s: %s", str(e->doc, "id"), rid, ce.msg);
+			log_warnx("app %s: registry %s: %s", api_str(e->doc, "id"), rid, ce.msg);
 			continue;
 		}
 		json_array_append_new(want, json_pack("[s,s]", rid, company));
@@ -452,9 +416,9 @@ static int learn_registries(struct api *a, int report_new, struct dfs_error *err
 		ret = 0;
 		pthread_mutex_lock(&a->mu);
 		if (!dfs_map_get(a->objs[DFS_REGISTRY], rid)) {
-			store(a, DFS_REGISTRY, rid, doc, NULL, company);
+			api_store(a, DFS_REGISTRY, rid, doc, NULL, company);
 			if (doc && report_new)
-				report(a, DFS_REGISTRY, rid, doc);
+				api_report(a, DFS_REGISTRY, rid, doc);
 		}
 		pthread_mutex_unlock(&a->mu);
 		json_decref(doc);
@@ -466,7 +430,7 @@ static int learn_registries(struct api *a, int report_new, struct dfs_error *err
 static int api_list(struct dfs_backend *b, enum dfs_kind k, json_t **out, int64_t deadline_ns,
 		    struct dfs_error *err)
 {
-	struct api *a = A(b);
+	struct api *a = api_of(b);
 	int ret = 0;
 
 	switch (k) {
@@ -480,7 +444,7 @@ static int api_list(struct dfs_backend *b, enum dfs_kind k, json_t **out, int64_
 		if (!a->apps_loaded)
 			ret = list_apps(a, err);
 		if (ret == 0)
-			ret = learn_registries(a, 0, err);
+			ret = api_learn_registries(a, 0, err);
 		break;
 	default:
 		return dfs_error_set(err, ENOSYS, "the apps API serves no %s", dfs_kind_dir(k));
@@ -494,7 +458,7 @@ static int api_list(struct dfs_backend *b, enum dfs_kind k, json_t **out, int64_
 		 * by its local id, which a list, keyed by "id", cannot say;
 		 * lists run at mount, before any draft exists.) */
 		size_t pos = 0;
-		struct draft *d;
+		struct api_draft *d;
 
 		while ((d = dfs_map_next(a->drafts, &pos, NULL)))
 			if (!d->server_id)
@@ -509,10 +473,10 @@ static int api_list(struct dfs_backend *b, enum dfs_kind k, json_t **out, int64_
 static int api_get(struct dfs_backend *b, enum dfs_kind k, const char *id, json_t **out,
 		   int64_t deadline_ns, struct dfs_error *err)
 {
-	struct api *a = A(b);
-	char seg[SEG_MAX], path[SEG_MAX + 32], *env = NULL, *company = NULL, *sid = NULL;
-	struct entry *e;
-	struct draft *d;
+	struct api *a = api_of(b);
+	char seg[DFS_API_SEG_MAX], path[DFS_API_SEG_MAX + 32], *env = NULL, *company = NULL, *sid = NULL;
+	struct api_entry *e;
+	struct api_draft *d;
 	json_t *doc = NULL;
 	int ret;
 
@@ -553,10 +517,10 @@ static int api_get(struct dfs_backend *b, enum dfs_kind k, const char *id, json_
 		ret = dfs_error_set(err, ENOSYS, "the apps API serves no %s", dfs_kind_dir(k));
 	}
 	if (ret == -ENOENT && e) {
-		gone(a, k, sid ? sid : id);
+		api_gone(a, k, sid ? sid : id);
 	} else if (ret == 0) {
 		pthread_mutex_lock(&a->mu);
-		store(a, k, sid ? sid : id, doc, env, company);
+		api_store(a, k, sid ? sid : id, doc, env, company);
 		pthread_mutex_unlock(&a->mu);
 		*out = doc;
 	}
@@ -571,10 +535,10 @@ static int api_get(struct dfs_backend *b, enum dfs_kind k, const char *id, json_
 static int patch_app(struct api *a, const char *id, const json_t *patch, json_t **out,
 		     int64_t deadline_ns, struct dfs_error *err)
 {
-	char s1[SEG_MAX], s2[SEG_MAX], path[2 * SEG_MAX + 32], *env = NULL;
+	char s1[DFS_API_SEG_MAX], s2[DFS_API_SEG_MAX], path[2 * DFS_API_SEG_MAX + 32], *env = NULL;
 	json_t *doc = NULL, *body = NULL, *after = NULL;
 	const char *reg;
-	struct entry *e;
+	struct api_entry *e;
 	int64_t age = 0;
 	int ret;
 
@@ -597,22 +561,22 @@ static int patch_app(struct api *a, const char *id, const json_t *patch, json_t 
 
 		ret = fetch_app(a, env, id, &fresh, deadline_ns, err);
 		if (ret == -ENOENT)
-			gone(a, DFS_APP, id);
+			api_gone(a, DFS_APP, id);
 		if (ret < 0)
 			goto out;
 		json_decref(doc);
 		doc = fresh;
 		pthread_mutex_lock(&a->mu);
-		store(a, DFS_APP, id, doc, env, NULL);
+		api_store(a, DFS_APP, id, doc, env, NULL);
 		pthread_mutex_unlock(&a->mu);
 	}
 	ret = dfs_api_patch_body(doc, patch, &body, err);
 	if (ret < 0)
 		goto out;
 	/* a registry made in this mount is known by its local id */
-	reg = str(body, "containerRegistryId");
+	reg = api_str(body, "containerRegistryId");
 	if (reg) {
-		struct draft *d;
+		struct api_draft *d;
 		int draft;
 
 		pthread_mutex_lock(&a->mu);
@@ -632,16 +596,16 @@ static int patch_app(struct api *a, const char *id, const json_t *patch, json_t 
 	snprintf(path, sizeof(path), "/environments/%s/app/%s/image", s1, s2);
 	ret = dfs_api_call(&a->cl, "PATCH", path, NULL, body, &after, NULL, NULL, deadline_ns, err);
 	if (ret == -ENOENT)
-		gone(a, DFS_APP, id);
+		api_gone(a, DFS_APP, id);
 	if (ret < 0)
 		goto out;
-	ret = check_doc(DFS_APP, after, id, err);
+	ret = api_check_doc(DFS_APP, after, id, err);
 	if (ret < 0)
 		goto out;
-	if (!str(after, "envIdRef"))
+	if (!api_str(after, "envIdRef"))
 		json_object_set_new(after, "envIdRef", json_string(env));
 	pthread_mutex_lock(&a->mu);
-	store(a, DFS_APP, id, after, env, NULL);
+	api_store(a, DFS_APP, id, after, env, NULL);
 	pthread_mutex_unlock(&a->mu);
 	*out = after;
 	after = NULL;
@@ -653,345 +617,19 @@ out:
 	return ret;
 }
 
-/* The fields a draft takes; "/name" is its directory's name. */
-static int draft_path_ok(const char *p)
-{
-	return p && (!strcmp(p, "/url") || !strcmp(p, "/username") || !strcmp(p, "/password") ||
-		     !strcmp(p, "/token"));
-}
-
-/* Create the draft on the API: POST /{companyId}/containerRegistryConfig
- * with its name, url and credentials. *out: the server's object. */
-static int create_draft(struct api *a, const char *id, const json_t *draft,
-			const char *company, json_t **out, int64_t deadline_ns,
-			struct dfs_error *err)
-{
-	static const char *const keys[] = { "name", "url", "username", "password", "token" };
-	char seg[SEG_MAX], path[SEG_MAX + 40];
-	json_t *body = json_object(), *created = NULL;
-	struct draft *d;
-	const char *sid;
-	long status = 0;
-	int ret;
-
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (str(draft, keys[i]))
-			json_object_set(body, keys[i], json_object_get(draft, keys[i]));
-	if (dfs_api_segment(company, seg, sizeof(seg)) < 0) {
-		json_decref(body);
-		return dfs_error_set(err, EINVAL, "apps API: the company id is too long");
-	}
-	snprintf(path, sizeof(path), "/%s/containerRegistryConfig", seg);
-	ret = dfs_api_call(&a->cl, "POST", path, NULL, body, &created, &status, NULL, deadline_ns,
-			   err);
-	json_decref(body);
-	if (ret < 0)
-		return ret;
-	ret = check_doc(DFS_REGISTRY, created, NULL, err);
-	if (ret < 0) {
-		json_decref(created);
-		return ret;
-	}
-	sid = str(created, "id");
-	pthread_mutex_lock(&a->mu);
-	d = dfs_map_get(a->drafts, id);
-	if (d && !d->server_id && (d->server_id = strdup(sid)) &&
-	    dfs_map_put(a->alias, sid, strdup(id)) == 0) {
-		/* the credentials were sent; the API never shows them again */
-		json_decref(d->doc);
-		d->doc = json_pack("{s:s}", "id", id);
-		store(a, DFS_REGISTRY, sid, created, NULL, company);
-	}
-	pthread_mutex_unlock(&a->mu);
-	log_info("apps API: created container registry %s (%s) as %s", str(created, "name"),
-		 str(created, "url"), sid);
-	*out = created;
-	return 0;
-}
-
-static int patch_registry(struct api *a, const char *id, const json_t *patch, json_t **out,
-			  int64_t deadline_ns, struct dfs_error *err)
-{
-	json_t *after, *op;
-	char *company = NULL;
-	struct draft *d;
-	int sets_url = 0, ret;
-	size_t i;
-
-	json_array_foreach(patch, i, op) {
-		const char *p = str(op, "path"), *what = str(op, "op");
-
-		if (!draft_path_ok(p) && !(what && !strcmp(what, "test")))
-			return dfs_error_set(err, EPERM, "apps API: a registry takes url, username, "
-					     "password and token only");
-		if (p && !strcmp(p, "/url") && what && (!strcmp(what, "add") ||
-							!strcmp(what, "replace")))
-			sets_url = 1;
-	}
-	pthread_mutex_lock(&a->mu);
-	d = dfs_map_get(a->drafts, id);
-	if (!d || d->server_id) {
-		pthread_mutex_unlock(&a->mu);
-		return dfs_error_set(err, EPERM, "apps API: a container registry cannot be changed "
-				     "once created (the API has no endpoint for it)");
-	}
-	after = jsonpatch_apply(d->doc, patch, err);
-	if (!after) {
-		pthread_mutex_unlock(&a->mu);
-		return -(err && err->code ? err->code : EINVAL);
-	}
-	ret = dfs_storedoc_check(DFS_REGISTRY, after, err);
-	if (ret == 0 && sets_url && str(after, "url")) {
-		/* obj->wlock (our caller) keeps the draft as it is meanwhile */
-		company = strdup(d->company);
-		pthread_mutex_unlock(&a->mu);
-		ret = company ? create_draft(a, id, after, company, out, deadline_ns, err) :
-				dfs_error_set(err, ENOMEM, "out of memory");
-		free(company);
-		json_decref(after);
-		return ret;
-	}
-	if (ret == 0) {
-		json_decref(d->doc);
-		d->doc = json_incref(after);
-		*out = after;
-		after = NULL;
-	}
-	pthread_mutex_unlock(&a->mu);
-	json_decref(after);
-	return ret;
-}
-
 static int api_patch(struct dfs_backend *b, enum dfs_kind k, const char *id, const json_t *patch,
 		     json_t **out, int64_t deadline_ns, struct dfs_error *err)
 {
 	if (!json_is_array(patch))
 		return dfs_error_set(err, EINVAL, "a patch is a JSON array");
 	if (k == DFS_APP)
-		return patch_app(A(b), id, patch, out, deadline_ns, err);
+		return patch_app(api_of(b), id, patch, out, deadline_ns, err);
 	if (k == DFS_REGISTRY)
-		return patch_registry(A(b), id, patch, out, deadline_ns, err);
+		return api_patch_registry(api_of(b), id, patch, out, deadline_ns, err);
 	return dfs_error_set(err, EPERM, "apps API: %s cannot be changed (the API has no "
 			     "endpoint for it)", dfs_kind_dir(k));
 }
 
-/* ------------------------------------------------------ create, remove */
-
-static void new_uuid(char out[37])
-{
-	unsigned char r[16];
-
-	if (getrandom(r, sizeof(r), 0) != sizeof(r))
-		for (size_t i = 0; i < sizeof(r); i++)
-			r[i] = (unsigned char)rand();
-	r[6] = (r[6] & 0x0f) | 0x40;
-	r[8] = (r[8] & 0x3f) | 0x80;
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-		 r[12], r[13], r[14], r[15]);
-}
-
-static int api_create(struct dfs_backend *b, enum dfs_kind k, const json_t *doc, json_t **out,
-		      int64_t deadline_ns, struct dfs_error *err)
-{
-	struct api *a = A(b);
-	const char *name = str(doc, "name"), *company;
-	struct draft *d;
-	char id[37];
-	int ret = 0;
-
-	if (k != DFS_REGISTRY)
-		return dfs_error_set(err, EPERM, "apps API: %s cannot be created here",
-				     dfs_kind_dir(k));
-	if (!name || json_object_size(doc) != 1)
-		return dfs_error_set(err, EINVAL, "a new registry takes a name only");
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return dfs_error_set(err, ENOMEM, "out of memory");
-	new_uuid(id);
-	pthread_mutex_lock(&a->mu);
-	company = company_of(a, err);
-	if (!company) {
-		ret = -EINVAL;
-		log_warnx("mkdir registries/%s: %s", name, err ? err->msg : "no company");
-	} else if (!(d->company = strdup(company)) ||
-		   !(d->doc = json_pack("{s:s, s:s}", "id", id, "name", name)) ||
-		   dfs_map_put(a->drafts, id, d) < 0) {
-		ret = dfs_error_set(err, ENOMEM, "out of memory");
-	}
-	if (ret == 0)
-		*out = json_incref(d->doc);
-	pthread_mutex_unlock(&a->mu);
-	if (ret < 0)
-		draft_free(d);
-	return ret;
-}
-
-static int api_remove(struct dfs_backend *b, enum dfs_kind k, const char *id, int64_t deadline_ns,
-		      struct dfs_error *err)
-{
-	struct api *a = A(b);
-	struct draft *d = NULL;
-
-	pthread_mutex_lock(&a->mu);
-	if (k == DFS_REGISTRY && (d = dfs_map_get(a->drafts, id)) && !d->server_id)
-		dfs_map_del(a->drafts, id);
-	else
-		d = NULL;
-	pthread_mutex_unlock(&a->mu);
-	if (d) {
-		draft_free(d);   /* a draft was never sent: dropping it is all */
-		return 0;
-	}
-	return dfs_error_set(err, EPERM, "apps API: %s cannot be deleted through the apps API "
-			     "(it has no endpoint for it)", k == DFS_REGISTRY ?
-			     "a container registry" : dfs_kind_dir(k));
-}
-
-/* ---------------------------------------------------------------- poll */
-
-/* Whether doc is an older state than cur by version (a view read before
- * a write of ours that the API has already answered). */
-static int older(const json_t *doc, const json_t *cur)
-{
-	json_t *x = json_object_get(doc, "version"), *y = json_object_get(cur, "version");
-
-	return json_is_integer(x) && json_is_integer(y) &&
-	       json_integer_value(x) < json_integer_value(y);
-}
-
-/* a->mu held. Make kind k (apps of env when env is set) what the pass
- * read, reporting each difference; entries a write stored after the pass
- * began (seq > seq0) are newer than what it read and stay. */
-static void reconcile(struct api *a, enum dfs_kind k, json_t *docs, uint64_t seq0)
-{
-	struct dfs_map *seen = dfs_map_new();
-	struct entry *e;
-	const char *id;
-	json_t *doc;
-	size_t i, pos = 0;
-	char **dead = NULL;
-	size_t ndead = 0;
-
-	json_array_foreach(docs, i, doc) {
-		id = str(doc, "id");
-		if (!seen || dfs_map_put(seen, id, (void *)1) < 0)
-			goto out;   /* out of memory: no deletions from a partial view */
-		e = dfs_map_get(a->objs[k], id);
-		if (e && (e->seq > seq0 || (e->doc && (json_equal(e->doc, doc) ||
-						       older(doc, e->doc)))))
-			continue;
-		store(a, k, id, doc, k == DFS_APP ? str(doc, "envIdRef") : NULL, NULL);
-		report(a, k, id, doc);
-	}
-	while ((e = dfs_map_next(a->objs[k], &pos, &id))) {
-		char **v;
-
-		if (dfs_map_get(seen, id) || e->seq > seq0 || !e->doc)
-			continue;
-		v = realloc(dead, (ndead + 1) * sizeof(*v));
-		if (!v)
-			break;
-		dead = v;
-		dead[ndead++] = strdup(id);
-	}
-	for (i = 0; i < ndead; i++) {
-		if (dead[i]) {
-			entry_free(dfs_map_del(a->objs[k], dead[i]));
-			report(a, k, dead[i], NULL);
-		}
-		free(dead[i]);
-	}
-out:
-	free(dead);
-	dfs_map_free(seen);
-}
-
-static void poll_once(struct api *a)
-{
-	struct dfs_error err = { 0 };
-	json_t *envs = NULL, *apps = json_array(), *env;
-	uint64_t seq0;
-	size_t i;
-	int ret;
-
-	pthread_mutex_lock(&a->mu);
-	seq0 = a->seq;
-	pthread_mutex_unlock(&a->mu);
-	ret = fetch_envs(a, &envs, &err);
-	json_array_foreach(envs, i, env) {
-		json_t *some = NULL;
-
-		if (ret < 0)
-			break;
-		ret = fetch_apps(a, str(env, "id"), &some, &err);
-		if (ret == -ENOENT)   /* deleted since the first list: no apps */
-			ret = 0;
-		if (some)
-			json_array_extend(apps, some);
-		json_decref(some);
-	}
-	if (ret < 0) {
-		/* reads are served from the last state; say it once */
-		if (!a->down && ret != -ECANCELED)
-			log_warnx("%s; serving the last known state until it answers", err.msg);
-		a->down = 1;
-		goto out;
-	}
-	if (a->down)
-		log_info("apps API answers again");
-	a->down = 0;
-	pthread_mutex_lock(&a->mu);
-	reconcile(a, DFS_ENV, envs, seq0);
-	reconcile(a, DFS_APP, apps, seq0);
-	pthread_mutex_unlock(&a->mu);
-	learn_registries(a, 1, NULL);
-out:
-	json_decref(envs);
-	json_decref(apps);
-}
-
-/* Wait seconds, or until stop: 1 when stopping. */
-static int wait_stop(struct api *a, double seconds)
-{
-	struct timespec ts;
-	int stop;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)seconds;
-	ts.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&a->stop_mu);
-	while (!a->stop && pthread_cond_timedwait(&a->stop_cv, &a->stop_mu, &ts) == 0)
-		;
-	stop = a->stop;
-	pthread_mutex_unlock(&a->stop_mu);
-	return stop || dfs_cancelled();
-}
-
-static void *poll_thread(void *arg)
-{
-	struct api *a = arg;
-
-	while (!wait_stop(a, a->poll))
-		poll_once(a);
-	return NULL;
-}
-
-static int api_watch(struct dfs_backend *b, dfs_change_cb cb, void *arg)
-{
-	struct api *a = A(b);
-
-	a->cb = cb;
-	a->cb_arg = arg;
-	if (pthread_create(&a->thread, NULL, poll_thread, a) != 0)
-		return -EAGAIN;
-	a->watching = 1;
-	return 0;
-}
 
 static void free_map(struct dfs_map *m, void (*fn)(void *))
 {
@@ -1005,12 +643,12 @@ static void free_map(struct dfs_map *m, void (*fn)(void *))
 	dfs_map_free(m);
 }
 
-static void entry_free_v(void *v) { entry_free(v); }
-static void draft_free_v(void *v) { draft_free(v); }
+static void entry_free_v(void *v) { api_entry_free(v); }
+static void draft_free_v(void *v) { api_draft_free(v); }
 
 static void api_free(struct dfs_backend *b)
 {
-	struct api *a = A(b);
+	struct api *a = api_of(b);
 
 	if (!a)
 		return;

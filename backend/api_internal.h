@@ -2,8 +2,10 @@
  * pure parts tests/unit/test_api.c reaches. Not an API: nothing but
  * backend/api*.c and that test includes it.
  *
- * The backend (api.h) is three files, one concern each:
- *   api.c       the vtable: caches, drafts of registries, the poll thread
+ * The backend (api.h) is five files, one concern each:
+ *   api.c       the vtable: caches, lists, reads, an app's image patch
+ *   api_registry.c  registries: drafts made by mkdir, created by their url
+ *   api_poll.c  the poll thread: changes made elsewhere
  *   api_http.c  the wire: one request with the token, 401 re-read, 503
  *               retries, lists followed page by page
  *   api_wire.c  pure: list shapes, next links, error bodies, the PATCH body
@@ -19,8 +21,10 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "backend.h"
 #include "error.h"
 #include "http.h"
+#include "map.h"
 
 #define DFS_API_URL_MAX      4096
 #define DFS_API_ORIGIN_MAX   512
@@ -134,5 +138,85 @@ int dfs_api_call(struct dfs_api_client *c, const char *method, const char *path,
  * new array of every page's items, in order. */
 int dfs_api_get_list(struct dfs_api_client *c, const char *path, json_t **items,
 		     int64_t deadline_ns, struct dfs_error *err);
+
+/* ------------------------------------------- api.c, api_registry.c, api_poll.c */
+
+#define DFS_API_SEG_MAX (3 * 200 + 1)   /* a percent-encoded object id */
+
+struct api_entry {
+	json_t *doc;        /* NULL: known to be missing (a registry's 404) */
+	char *env;          /* apps: the environment whose list holds it */
+	char *company;      /* registries: where its GET goes */
+	int64_t fetched_ns;
+	uint64_t seq;
+};
+
+struct api_draft {
+	json_t *doc;        /* {"id","name",url?,username?,password?,token?} */
+	char *company;      /* where its POST goes */
+	char *server_id;    /* once created: its entry is objs[DFS_REGISTRY][it] */
+};
+
+/* The backend. Locks and what they guard: api.c's opening comment. */
+struct api {
+	struct dfs_backend base;
+	struct dfs_api_client cl;
+	char *company;      /* company=, or NULL */
+	double timeout, poll;
+	pthread_mutex_t mu;
+	struct dfs_map *objs[DFS_KIND_COUNT];
+	struct dfs_map *drafts;
+	struct dfs_map *alias;
+	uint64_t seq;
+	int envs_loaded, apps_loaded;
+	dfs_change_cb cb;   /* set once by watch, before the thread starts */
+	void *cb_arg;
+	int down;           /* poll thread only */
+	pthread_t thread;
+	int watching;
+	pthread_mutex_t stop_mu;
+	pthread_cond_t stop_cv;
+	int stop;           /* stop_mu */
+};
+
+struct api *api_of(struct dfs_backend *b);
+void api_entry_free(struct api_entry *e);
+void api_draft_free(struct api_draft *d);
+const char *api_str(const json_t *doc, const char *key);
+int api_hidden(const json_t *doc);
+
+/* a->mu held. Store doc (a new reference is taken) as object id of kind k,
+ * its fetch time now and its seq the next one. 0 or -ENOMEM. */
+int api_store(struct api *a, enum dfs_kind k, const char *id, json_t *doc, const char *env,
+	      const char *company);
+/* a->mu held. Tell the model (when it listens) under the mount's id. */
+void api_report(struct api *a, enum dfs_kind k, const char *id, const json_t *doc);
+/* Takes a->mu. The object is gone on the API: forget it, tell the model. */
+void api_gone(struct api *a, enum dfs_kind k, const char *id);
+/* A document from the API, checked (storedoc.h) before it is served: 0 or
+ * -EIO with a line naming the object. */
+int api_check_doc(enum dfs_kind k, const json_t *doc, const char *want_id,
+		  struct dfs_error *err);
+/* Lists, pages followed; bad entries logged and skipped, deleted ones left
+ * out. *out: a new array. No lock held. */
+int api_fetch_envs(struct api *a, json_t **out, struct dfs_error *err);
+int api_fetch_apps(struct api *a, const char *env, json_t **out, struct dfs_error *err);
+/* a->mu held. company=, else the environments' common companyIdRef, else
+ * NULL with err (EINVAL). Borrowed. */
+const char *api_company_of(struct api *a, struct dfs_error *err);
+/* No lock held. GET the registries apps name that are not known yet;
+ * report_new: tell the model about each. */
+int api_learn_registries(struct api *a, int report_new, struct dfs_error *err);
+
+/* api_registry.c: drafts made by mkdir, created by their url */
+int api_patch_registry(struct api *a, const char *id, const json_t *patch, json_t **out,
+		       int64_t deadline_ns, struct dfs_error *err);
+int api_create(struct dfs_backend *b, enum dfs_kind k, const json_t *doc, json_t **out,
+	       int64_t deadline_ns, struct dfs_error *err);
+int api_remove(struct dfs_backend *b, enum dfs_kind k, const char *id, int64_t deadline_ns,
+	       struct dfs_error *err);
+
+/* api_poll.c: the poll thread */
+int api_watch(struct dfs_backend *b, dfs_change_cb cb, void *arg);
 
 #endif
