@@ -62,6 +62,12 @@ UNIT_EXTRA_test_registry := $(BUILD)/backend/http.o $(BUILD)/backend/reference.o
                             $(BUILD)/backend/registry_auth.o $(BUILD)/backend/registry_endpoint.o
 UNIT_EXTRA_test_local := $(BUILD)/backend/jsonpatch.o $(BUILD)/backend/validate.o \
                          $(BUILD)/backend/storedoc.o $(BUILD)/backend/reference.o
+UNIT_EXTRA_test_api := $(BUILD)/backend/api_wire.o $(BUILD)/backend/api_http.o \
+                       $(BUILD)/backend/api_poll.o $(BUILD)/backend/api_registry.o \
+                       $(BUILD)/backend/http.o $(BUILD)/backend/jsonpatch.o \
+                       $(BUILD)/backend/storedoc.o $(BUILD)/backend/validate.o \
+                       $(BUILD)/backend/reference.o $(BUILD)/backend/map.o \
+                       $(BUILD)/backend/backend.o
 UNIT_EXTRA_test_storedoc := $(BUILD)/backend/validate.o $(BUILD)/backend/reference.o \
                             $(BUILD)/backend/backend.o
 

@@ -2,7 +2,7 @@
  *
  * The FS layer calls backend->ops->list/get/patch/create/remove and never
  * knows which store it talks to: the local store on disk (local.c), the apps
- * API or Glance (later, over http.c). Every change is an RFC 6902 JSON Patch
+ * API (api.c, over http.c), Glance (later). Every change is an RFC 6902 JSON Patch
  * against the object's document (jsonpatch.h); each backend turns it into
  * what its store takes. Documents have the remote APIs' own shapes.
  *

@@ -27,6 +27,7 @@ struct local {
 	struct dfs_backend base;
 	char *root;
 	int dirfd[DFS_KIND_COUNT];   /* O_DIRECTORY fds of the kind folders */
+	unsigned serves;             /* kinds watched: 1u << k (local.h) */
 	int lockdir;
 	/* watcher */
 	pthread_t thread;
@@ -658,6 +659,11 @@ static void *watch_thread(void *arg)
 	return NULL;
 }
 
+void dfs_local_serve_only(struct dfs_backend *b, unsigned mask)
+{
+	L(b)->serves = mask;
+}
+
 static int local_watch(struct dfs_backend *b, dfs_change_cb cb, void *arg)
 {
 	struct local *l = L(b);
@@ -669,6 +675,9 @@ static int local_watch(struct dfs_backend *b, dfs_change_cb cb, void *arg)
 	if (l->inofd < 0)
 		return -errno;
 	for (int k = 0; k < DFS_KIND_COUNT; k++) {
+		l->wd[k] = -1;
+		if (!(l->serves & (1u << k)))
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", l->root, dfs_kind_dir((enum dfs_kind)k));
 		l->wd[k] = inotify_add_watch(l->inofd, path,
 					     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
@@ -869,6 +878,7 @@ struct dfs_backend *dfs_local_new(const char *dir, struct dfs_error *err)
 	pthread_mutex_init(&l->written_mu, NULL);
 	pthread_mutex_init(&l->current_mu, NULL);
 	l->written = dfs_map_new();
+	l->serves = (1u << DFS_KIND_COUNT) - 1;
 	l->inofd = -1;
 	l->lockdir = -1;
 	for (int k = 0; k < DFS_KIND_COUNT; k++)

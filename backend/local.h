@@ -28,6 +28,12 @@
  * failure. Free with backend->ops->free. */
 struct dfs_backend *dfs_local_new(const char *dir, struct dfs_error *err);
 
+/* Serve only the kinds in mask (bit 1u << k per kind; all by default):
+ * the watcher then reports changes of those alone, so a store that serves
+ * images beside a remote backend never shows its own environments or
+ * apps. Call before watch. */
+void dfs_local_serve_only(struct dfs_backend *b, unsigned mask);
+
 /* 1 when id can name a document file: non-empty, at most 200 bytes, no '/',
  * not starting with '.'. */
 int dfs_local_id_ok(const char *id);

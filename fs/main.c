@@ -3,6 +3,7 @@
  *   deployfs [-f] [-d] [-s] [-o opt,...] MOUNTPOINT
  *   mount -t fuse.deployfs SOURCE MOUNTPOINT -o opt,...   (SOURCE: a store dir)
  */
+#include "api.h"
 #include "fs.h"
 #include "local.h"
 #include "log.h"
@@ -153,7 +154,12 @@ static void usage(const char *prog)
 	       "    -o insecure_registry=HOST[:PORT]  allow plain HTTP / unverified TLS\n"
 	       "    -o cacert=FILE             extra CA bundle\n"
 	       "    -o timeout=SECONDS         deadline of a whole system call (default 10)\n"
-	       "    -o api=URL, -o glance=URL  remote backends (not in this version)\n"
+	       "    -o api=URL                 apps API base URL (.../api/v1): environments,\n"
+	       "                               apps and registries come from it\n"
+	       "    -o api_token_file=FILE     its Bearer token (else $DEPLOYFS_API_TOKEN)\n"
+	       "    -o company=ID              company for registries made by mkdir\n"
+	       "    -o poll=SECONDS            how often the API is re-read (default 10)\n"
+	       "    -o glance=URL              Glance (not in this version)\n"
 	       "    -V, --version              print the version\n\n", prog);
 	printf("FUSE options:\n");
 	fuse_cmdline_help();
@@ -210,11 +216,13 @@ static int parse_config(struct opts *o, struct dfs_config *c)
 			fprintf(stderr, "deployfs: registry_mirror=%s: use HOST=URL\n", o->mirrors[i]);
 			return -1;
 		}
-	if (o->api || o->glance) {
-		fprintf(stderr, "deployfs: api= and glance= are not supported by this version; "
-			"it serves the local store (state=DIR)\n");
+	if (o->glance) {
+		fprintf(stderr, "deployfs: glance= is not supported by this version; images "
+			"come from the local store (state=DIR)\n");
 		return -1;
 	}
+	c->api = o->api;
+	c->api_token_file = o->api_token_file;
 	c->state = o->state ? o->state : default_state();
 	if (!c->state) {
 		fprintf(stderr, "deployfs: no store: set -o state=DIR (or HOME)\n");
@@ -260,7 +268,7 @@ int main(int argc, char *argv[])
 	struct dfs_fs fs = { 0 };
 	struct opts o = { 0 };
 	struct dfs_error err = { 0 };
-	struct dfs_backend *local = NULL;
+	struct dfs_backend *local = NULL, *api = NULL;
 	int ret = 1;
 
 	if (fuse_opt_parse(&args, &o, dfs_opts, opt_proc) < 0)
@@ -310,13 +318,31 @@ int main(int argc, char *argv[])
 	}
 	for (int k = 0; k < DFS_KIND_COUNT; k++)
 		fs.backends[k] = local;
+	if (fs.cfg.api) {
+		/* environments, apps and registries from the API; images stay */
+		struct dfs_api_opts ao = {
+			.url = fs.cfg.api, .token_file = fs.cfg.api_token_file,
+			.company = fs.cfg.company, .cacert = fs.cfg.cacert,
+			.timeout = fs.cfg.timeout, .poll = fs.cfg.poll,
+		};
+
+		api = dfs_api_new(&ao, &err);
+		if (!api) {
+			fprintf(stderr, "deployfs: %s\n", err.msg);
+			goto out_free;
+		}
+		dfs_local_serve_only(local, 1u << DFS_IMAGE);
+		fs.backends[DFS_ENV] = fs.backends[DFS_APP] = fs.backends[DFS_REGISTRY] = api;
+	}
 	fs.model = dfs_model_new(fs.backends, dfs_on_change, &fs);
 	fs.tree = dfs_tree_new(&fs);
 	fs.events = dfs_events_new();
 	if (!fs.model || !fs.tree || !fs.events)
 		goto out_free;
 	if (dfs_model_load(fs.model, dfs_deadline_ns(fs.cfg.timeout), &err) < 0) {
-		fprintf(stderr, "deployfs: cannot read the store: %s\n", err.msg);
+		/* the API's lines name it: "apps API HOST:PORT: connection refused" */
+		fprintf(stderr, api ? "deployfs: %s\n" : "deployfs: cannot read the store: %s\n",
+			err.msg);
 		goto out_free;
 	}
 	if (start_registry_client(&fs) < 0)
@@ -340,7 +366,8 @@ int main(int argc, char *argv[])
 	}
 	if (dfs_shutdown_start(&fs) < 0)
 		log_warnx("cannot start the shutdown thread: a signal ends the loop at once");
-	log_info("mounted %s on %s (registry_check=%s)", fs.cfg.state, cmd.mountpoint,
+	log_info("mounted %s%s on %s (registry_check=%s)", api ? "the apps API and " : "",
+		 fs.cfg.state, cmd.mountpoint,
 		 fs.cfg.registry_check == DFS_CHECK_STRICT ? "strict" :
 		 fs.cfg.registry_check == DFS_CHECK_WARN ? "warn" : "off");
 
@@ -367,6 +394,9 @@ int main(int argc, char *argv[])
 	/* the watcher feeds the notifier: stop it first */
 	local->ops->free(local);
 	local = NULL;
+	if (api)
+		api->ops->free(api);
+	api = NULL;
 out_unmount:
 	dfs_notifier_free(fs.notifier);
 	/* blocked event readers are answered while the session can still
@@ -381,6 +411,8 @@ out_session:
 out_free:
 	if (local)
 		local->ops->free(local);
+	if (api)
+		api->ops->free(api);
 	dfs_registry_client_free(fs.registry);
 	dfs_events_free(fs.events);
 	dfs_tree_free(fs.tree);
