@@ -162,16 +162,35 @@ static void bury(struct dfs_model *m, struct dfs_obj *o)
 	m->graveyard[m->ngrave++] = o;
 }
 
+/* Whether doc is an older state of the object than cur, by the version
+ * the store bumps at each change (apps, environments, registries) or by
+ * updated_at (images, to the second: a tie is not older). */
+static int older(const json_t *doc, const json_t *cur)
+{
+	json_t *a = json_object_get(doc, "version"), *b = json_object_get(cur, "version");
+
+	if (json_is_integer(a) && json_is_integer(b))
+		return json_integer_value(a) < json_integer_value(b);
+	a = json_object_get(doc, "updated_at");
+	b = json_object_get(cur, "updated_at");
+	if (json_is_string(a) && json_is_string(b))
+		return strcmp(json_string_value(a), json_string_value(b)) < 0;
+	return 0;
+}
+
 /* Model write-lock held. Replace (or create, or delete when doc is NULL)
  * the object; returns the old document (a reference the caller drops), and
- * sets *changed when anything differs. */
+ * sets *changed when anything differs. newer_only: keep what is held when
+ * doc is an older version of it. */
 static json_t *set_doc(struct dfs_model *m, enum dfs_kind k, const char *id, json_t *doc,
-		       int *changed)
+		       int newer_only, int *changed)
 {
 	struct dfs_obj *o = dfs_map_get(m->objs[k], id);
 	json_t *old;
 
 	*changed = 0;
+	if (newer_only && o && doc && older(doc, o->doc))
+		return NULL;
 	if (!o) {
 		if (!doc)
 			return NULL;
@@ -233,13 +252,13 @@ static void check_refs(struct dfs_model *m, const char *id, const json_t *doc)
 }
 
 static void apply(struct dfs_model *m, enum dfs_kind k, const char *id, const json_t *doc,
-		  const char *origin)
+		  int newer_only, const char *origin)
 {
 	json_t *old;
 	int changed;
 
 	dfs_model_wrlock(m);
-	old = set_doc(m, k, id, (json_t *)doc, &changed);
+	old = set_doc(m, k, id, (json_t *)doc, newer_only, &changed);
 	if (changed && doc && k == DFS_APP)
 		check_refs(m, id, doc);
 	dfs_model_unlock(m);
@@ -270,7 +289,7 @@ int dfs_model_load(struct dfs_model *m, int64_t deadline_ns, struct dfs_error *e
 				log_warnx("%s: an object without an id; ignored", dfs_kind_dir(k));
 				continue;
 			}
-			json_decref(set_doc(m, (enum dfs_kind)k, id, doc, &changed));
+			json_decref(set_doc(m, (enum dfs_kind)k, id, doc, 0, &changed));
 		}
 		dfs_model_unlock(m);
 		json_decref(arr);
@@ -293,7 +312,7 @@ static void on_store_change(void *arg, enum dfs_kind k, const char *id, const js
 	struct dfs_model *m = arg;
 	const char *origin = m->backends[k] ? m->backends[k]->ops->origin : NULL;
 
-	apply(m, k, id, doc, origin ? origin : "store");
+	apply(m, k, id, doc, 0, origin ? origin : "store");
 }
 
 int dfs_model_watch(struct dfs_model *m)
@@ -344,22 +363,6 @@ void dfs_obj_wunlock(struct dfs_obj *o)
 	pthread_mutex_unlock(&o->wlock);
 }
 
-/* Whether doc is an older state of the object than cur, by the version
- * the store bumps at each change (apps, environments, registries) or by
- * updated_at (images, to the second: a tie is not older). */
-static int older(const json_t *doc, const json_t *cur)
-{
-	json_t *a = json_object_get(doc, "version"), *b = json_object_get(cur, "version");
-
-	if (json_is_integer(a) && json_is_integer(b))
-		return json_integer_value(a) < json_integer_value(b);
-	a = json_object_get(doc, "updated_at");
-	b = json_object_get(cur, "updated_at");
-	if (json_is_string(a) && json_is_string(b))
-		return strcmp(json_string_value(a), json_string_value(b)) < 0;
-	return 0;
-}
-
 int dfs_model_patch(struct dfs_model *m, struct dfs_obj *o, const json_t *patch,
 		    int64_t deadline_ns, struct dfs_error *err)
 {
@@ -372,16 +375,8 @@ int dfs_model_patch(struct dfs_model *m, struct dfs_obj *o, const json_t *patch,
 		return ret;
 	/* The store may have moved on while this thread was away from it
 	 * (another daemon's write, seen by the watcher): never show an older
-	 * version after a newer one. */
-	dfs_model_rdlock(m);
-	if (o->doc && older(after, o->doc)) {
-		dfs_model_unlock(m);
-		dfs_model_set_error(m, o, NULL);
-		json_decref(after);
-		return 0;
-	}
-	dfs_model_unlock(m);
-	apply(m, o->kind, o->id, after, "mount");
+	 * version after a newer one. Checked under the lock that applies it. */
+	apply(m, o->kind, o->id, after, 1, "mount");
 	dfs_model_set_error(m, o, NULL);
 	json_decref(after);
 	return 0;
@@ -406,7 +401,7 @@ int dfs_model_create(struct dfs_model *m, enum dfs_kind k, const json_t *doc, ch
 		return dfs_error_set(err, EIO, "the backend created an object without an id");
 	}
 	*id_out = strdup(id);
-	apply(m, k, id, created, "mount");
+	apply(m, k, id, created, 0, "mount");
 	json_decref(created);
 	return *id_out ? 0 : -ENOMEM;
 }
@@ -422,7 +417,7 @@ int dfs_model_remove(struct dfs_model *m, struct dfs_obj *o, int64_t deadline_ns
 	ret = b->ops->remove(b, o->kind, o->id, deadline_ns, err);
 	if (ret < 0)
 		return ret;
-	apply(m, o->kind, o->id, NULL, "mount");
+	apply(m, o->kind, o->id, NULL, 0, "mount");
 	return 0;
 }
 
