@@ -124,8 +124,11 @@ static int open_regular(struct local *l, enum dfs_kind k, const char *name,
 /* Read kind/<id>.json whole: malloc'd *text of *len bytes. -ENOENT when
  * absent; -EIO for a file that is not a regular one or is larger than
  * DFS_STOREDOC_MAX (never read: a bound on what one edit can cost). */
+/* keep_fd: on success the file stays open and *keep_fd is its fd (the
+ * caller closes it), so that its inode number cannot be given to another
+ * file while the caller compares it with what the name holds. */
 static int read_text_at(struct local *l, enum dfs_kind k, const char *id, char **text,
-			size_t *len, struct stat *file, struct dfs_error *err)
+			size_t *len, int *keep_fd, struct dfs_error *err)
 {
 	const char *dir = dfs_kind_dir(k);
 	char name[256];
@@ -164,11 +167,12 @@ static int read_text_at(struct local *l, enum dfs_kind k, const char *id, char *
 		free(buf);
 		buf = NULL;
 	}
-	close(fd);
+	if (keep_fd && ret == 0)
+		*keep_fd = fd;
+	else
+		close(fd);
 	*text = buf;
 	*len = n;
-	if (file)
-		*file = st;
 	return ret;
 }
 
@@ -563,11 +567,11 @@ static void report(struct local *l, enum dfs_kind k, const char *fname)
 	json_t *doc = NULL;
 	char *text = NULL;
 	size_t len = 0;
-	int ret, current;
+	int ret, current, fd = -1;
 
 	if (!doc_id(fname, id))
 		return;
-	ret = read_text_at(l, k, id, &text, &len, &was, &e);
+	ret = read_text_at(l, k, id, &text, &len, &fd, &e);
 	if (ret == 0) {
 		int ours = was_written(l, k, id, text_hash(text, len));
 
@@ -577,8 +581,11 @@ static void report(struct local *l, enum dfs_kind k, const char *fname)
 			ours = 1;
 		}
 		free(text);
-		if (ours)
+		if (ours || fstat(fd, &was) < 0) {
+			close(fd);
+			json_decref(doc);
 			return;
+		}
 	} else if (e.code != ENOENT) {
 		log_warnx("%s; keeping the last good version", e.msg);
 		return;
@@ -595,6 +602,8 @@ static void report(struct local *l, enum dfs_kind k, const char *fname)
 	if (current)
 		l->cb(l->cb_arg, k, id, doc);
 	pthread_mutex_unlock(&l->current_mu);
+	if (fd >= 0)
+		close(fd);   /* only now may its inode number name another file */
 	json_decref(doc);
 }
 
