@@ -275,7 +275,9 @@ void dfs_on_change(void *arg, enum dfs_kind k, const char *id, const json_t *old
 	/* a change through the mount was invalidated by its own handler */
 	if (strcmp(origin, "mount") != 0)
 		dfs_tree_changed_nodes(fs->tree, k, id, old, new_, queue_inode, fs);
-	/* names elsewhere in the tree (images/by-name/) follow either way */
-	if (renamed(old, new_) || k == DFS_IMAGE)
+	/* names elsewhere in the tree (images/by-name/) follow either way; a
+	 * new object that changed no other name leaves nothing stale */
+	if (k == DFS_IMAGE ||
+	    (renamed(old, new_) && !(!old && dfs_tree_only_added(fs->tree, k, id, new_))))
 		dfs_tree_stale_entries(fs->tree, k, queue_entry, fs);
 }

@@ -239,6 +239,8 @@ struct tree_names {
 	struct dfs_map *byid;        /* id -> index + 1 */
 	struct dfs_map *raw;         /* the objects' own names -> 1; NULL when
 				      * one holds a NUL (then never grown) */
+	const char *grown_by;        /* the id the last update added alone
+				      * (borrowed), NULL after a rebuild */
 };
 
 static void names_clear(struct tree_names *c)
@@ -257,6 +259,7 @@ static void names_clear(struct tree_names *c)
 	c->byname = c->byid = c->raw = NULL;
 	c->names = NULL;
 	c->keys = NULL;
+	c->grown_by = NULL;
 	c->ids = NULL;
 	c->count = 0;
 	c->gen = 0;
@@ -412,6 +415,7 @@ static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, cons
 
 		if (added && names_add(slot, added, k, env_id, prefix) == 0) {
 			slot->gen = gen;
+			slot->grown_by = added->id;
 			return slot;
 		}
 	}
@@ -478,6 +482,24 @@ static const struct object_dir *object_dir(enum dfs_dtype dt)
 	case DFS_D_REGS: return &regs;
 	default: return NULL;
 	}
+}
+
+int dfs_tree_only_added(struct dfs_tree *t, enum dfs_kind k, const char *id, const json_t *doc)
+{
+	static const char *const prefix[DFS_KIND_COUNT] = {
+		[DFS_ENV] = "e", [DFS_APP] = "a", [DFS_REGISTRY] = "g", [DFS_IMAGE] = "i",
+	};
+	const char *env_id = NULL;
+	struct tree_names *c;
+	int ret;
+
+	if (k == DFS_APP && !(env_id = json_string_value(json_object_get(doc, "envIdRef"))))
+		return 0;
+	tree_lock_both(t);
+	c = object_names(t, k, env_id, prefix[k]);
+	ret = c && c->grown_by && strcmp(c->grown_by, id) == 0;
+	tree_unlock_both(t);
+	return ret;
 }
 
 /* Both locks held. The entry called name among the objects listed in dir,

@@ -139,6 +139,11 @@ void dfs_tree_changed_nodes(struct dfs_tree *t, enum dfs_kind k, const char *id,
 			    const json_t *old, const json_t *new_,
 			    void (*fn)(void *arg, struct dfs_node *n), void *arg);
 
+/* 1 when the creation of object id (kind k, document doc) added its name
+ * to its directory and changed no other name there: then no entry the
+ * kernel holds went stale. 0 when it may have (or it is not known). */
+int dfs_tree_only_added(struct dfs_tree *t, enum dfs_kind k, const char *id, const json_t *doc);
+
 /* Call fn(parent, name) for every entry the kernel may hold whose name no
  * longer leads to the same node after a change of kind k made elsewhere
  * (an object deleted or renamed, a property removed). No lock is held

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import (REGISTRY, WEB, Mount, check_sanitizers, read, sh, umount, wait_until,
+from conftest import (DEMO_STORE, REGISTRY, WEB, Mount, check_sanitizers, read, sh, umount, wait_until,
                       write_fd)
 from test_registry_check import FakeRegistry
 
@@ -440,10 +440,31 @@ def test_mv_of_a_tag_onto_another_apps_tag_writes_its_value(mount):
 
 # 9. mkdir of registries stays linear -----------------------------------------
 
-def test_mkdir_of_400_registries_does_not_slow_down(mount):
+@pytest.fixture
+def tmpfs_mount(tmp_path):
+    """deployfs on a copy of the demo store on a tmpfs of its own: the cost
+    of creating files on a disk filesystem (ext4 scans for a free inode
+    longer as the directory fills) is not the daemon's."""
+    store = tmp_path / "tmpfs"
+    store.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", str(store)],
+                   check=True)
+    m = Mount(tmp_path, state=str(store / "state"))
+    try:
+        shutil.copytree(DEMO_STORE, m.state)
+        m.start()
+        yield m
+    finally:
+        m.stop()
+        subprocess.run(["umount", "-l", str(store)])
+    check_sanitizers([m])
+
+
+def test_mkdir_of_400_registries_does_not_slow_down(tmpfs_mount):
     """Audit 9: mkdir registries/r$i: the last 50 of 400 take at most 3x
-    the first 50 (the 45 fastest of each, so one preemption on a loaded
-    machine does not decide)."""
+    the first 50 (by the median of each, so preemptions on a loaded machine
+    do not decide)."""
+    mount = tmpfs_mount
     regs = mount.path("registries")
     times = []
     t_start = time.monotonic()
@@ -455,8 +476,8 @@ def test_mkdir_of_400_registries_does_not_slow_down(mount):
         if time.monotonic() - t_start > 20:
             break
 
-    def cost(batch):
-        return sum(sorted(batch)[:45])
+    def cost(batch):   # the median: preemptions on a loaded machine do not decide
+        return sorted(batch)[len(batch) // 2] * 50
     first, last = cost(times[:50]), cost(times[-50:])
     assert len(times) == 400 and last <= 3 * first, \
         "%d mkdirs; ms per 50: %r" % (len(times), [round(cost(times[i:i + 50]) * 1000)
