@@ -308,7 +308,7 @@ ERRORS = [
     ({"status": 500, "body": {"code": "INTERNAL_ERROR", "message": "boom\nsecond line"}},
      errno.EIO, "apps API: boom second line"),
     ({"malformed": True}, errno.EIO, None),
-    ({"oversized": 17}, errno.EIO, None),
+    ({"oversized": 17, "body": {}}, errno.EIO, None),   # answered in place of the service
     ({"status": 503, "retry_after": 0}, errno.EAGAIN, None),
 ]
 
