@@ -26,6 +26,8 @@
 #include <time.h>
 
 #define POOL_MAX   8        /* idle easy handles kept; more are freed */
+#define HTTP_MAXCONNECTS 128 /* idle connections kept, all servers together:
+			      * above the daemon's worker threads (64) */
 #define PEER_MAX   300      /* "server " + host[:port] */
 #define CANCEL_POLL_MS 50   /* how long a transfer may miss dfs_cancel_all() */
 
@@ -182,7 +184,12 @@ static int pool_get(struct dfs_http *h, struct xfer *x)
 	}
 	x->e = curl_easy_init();
 	x->m = curl_multi_init();
-	if (x->e && x->m)
+	/* The shared connection cache is pruned to the limit of the multi
+	 * handle a transfer runs in, which is 4 x its easy handles (1) by
+	 * default: with more than 4 requests at once, nearly every one opened
+	 * a new connection. */
+	if (x->e && x->m &&
+	    curl_multi_setopt(x->m, CURLMOPT_MAXCONNECTS, (long)HTTP_MAXCONNECTS) == CURLM_OK)
 		return 0;
 	curl_easy_cleanup(x->e);
 	curl_multi_cleanup(x->m);
