@@ -2,48 +2,83 @@
 # deployfs on its embedded default, with nothing to set up:
 #   contrib/demo.sh        install what is missing, build, seed a demo store
 #                          and a local registry, mount on /tmp/deployfs-demo/mnt
-#   contrib/demo.sh stop   unmount and stop the registry
+#   contrib/demo.sh api    the same demo data through a local apps API
+#                          (tests/tools/apps_api.py, seeded from the demo
+#                          store, its own registry check sent to the same
+#                          local registry): api= with api_token_file=
+#   contrib/demo.sh stop   unmount, stop the registry and the apps API: the
+#                          last demo started (whatever its mode and
+#                          DEPLOYFS_DEMO), else /tmp/deployfs-demo
 # Run as root (it installs Debian packages and mounts).
+# DEPLOYFS_DEMO=DIR puts the demo in DIR (default /tmp/deployfs-demo);
+# DEPLOYFS_DEMO_NO_DEPS=1 skips contrib/install-deps.sh (the integration
+# test sets it: the packages are there, and it must not reach the network).
 set -eu
 cd "$(dirname "$0")/.."
-DEMO=${DEPLOYFS_DEMO:-/tmp/deployfs-demo}
-MNT=$DEMO/mnt
 PY=/usr/bin/python3
+# the last demo started, for a `stop` that is not told where it is
+LAST=/tmp/deployfs-demo.last
 
 stop() {
 	if mountpoint -q "$MNT" 2>/dev/null; then
 		fusermount3 -u "$MNT" || umount -l "$MNT"
 	fi
+	[ -f "$DEMO/api/pid" ] && $PY contrib/demo_api.py stop "$DEMO/api" || true
 	[ -d "$DEMO/registry" ] && $PY contrib/demo_registry.py stop "$DEMO/registry" || true
 }
 
-case "${1:-start}" in
+mode=${1:-start}
+case "$mode" in
 stop)
+	DEMO=${DEPLOYFS_DEMO:-}
+	if [ -z "$DEMO" ] && [ -f "$LAST" ]; then
+		DEMO=$(cat "$LAST")
+	fi
+	DEMO=${DEMO:-/tmp/deployfs-demo}
+	MNT=$DEMO/mnt
 	stop
-	echo "deployfs demo stopped"
+	if [ -f "$LAST" ] && [ "$(cat "$LAST")" = "$DEMO" ]; then
+		rm -f "$LAST"
+	fi
+	echo "deployfs demo stopped ($DEMO)"
 	exit 0
 	;;
-start) ;;
+start | api) ;;
 *)
-	echo "usage: $0 [start|stop]" >&2
+	echo "usage: $0 [start|api|stop]" >&2
 	exit 2
 	;;
 esac
 
-contrib/install-deps.sh
+DEMO=${DEPLOYFS_DEMO:-/tmp/deployfs-demo}
+MNT=$DEMO/mnt
+[ "${DEPLOYFS_DEMO_NO_DEPS:-}" = 1 ] || contrib/install-deps.sh
 make -j2 deployfs
 stop
 mkdir -p "$MNT"
-rm -rf "$DEMO/state" "$DEMO/registry"
+rm -rf "$DEMO/state" "$DEMO/registry" "$DEMO/api"
 cp -r examples/demo-store "$DEMO/state"
+printf '%s\n' "$DEMO" > "$LAST"
 url=$($PY contrib/demo_registry.py start "$DEMO/registry")
-./deployfs -o "state=$DEMO/state,registry_check=strict" \
-	-o "registry_mirror=docker.io=$url,registry_mirror=ghcr.io=$url" \
-	-o "registry_mirror=registry.acme.example=$url" "$MNT"
+
+if [ "$mode" = start ]; then
+	./deployfs -o "state=$DEMO/state,registry_check=strict" \
+		-o "registry_mirror=docker.io=$url,registry_mirror=ghcr.io=$url" \
+		-o "registry_mirror=registry.acme.example=$url" "$MNT"
+	where="store: $DEMO/state, registry: $url"
+else
+	api=$($PY contrib/demo_api.py start "$DEMO/api" "$url")
+	# images still come from the store; the token only from its file
+	./deployfs -o "api=$api,api_token_file=$DEMO/api/token,state=$DEMO/state" \
+		-o "registry_check=strict" \
+		-o "registry_mirror=docker.io=$url,registry_mirror=ghcr.io=$url" \
+		-o "registry_mirror=registry.acme.example=$url" "$MNT"
+	where="apps API: $api (state: $DEMO/api/state.json, ${api%/api/v1}/_admin/state), registry: $url"
+fi
 
 web=$MNT/environments/prod/apps/web
 cat <<MSG
-deployfs is mounted on $MNT (store: $DEMO/state, registry: $url).
+deployfs is mounted on $MNT ($where).
 Try:
   cat $web/ref
   echo 1.27-alpine > $web/tag && cat $web/ref $web/digest
