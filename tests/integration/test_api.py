@@ -353,6 +353,33 @@ def test_503_is_retried_within_the_deadline(env):
     assert env.state("apps", WEB)["source"]["image"]["tag"] == "1.27"
 
 
+def test_a_hung_api_never_hangs_a_caller(env):
+    """A PATCH the server never answers fails with ETIMEDOUT at the mount's
+    timeout; meanwhile reads are served from the last known state, and the
+    API's state is unchanged."""
+    m = env.mount()
+    before = env.api.state()
+    env.api.faults([{"match": "^PATCH ", "hang": True}])
+    result = {}
+
+    def writer():
+        t0 = time.monotonic()
+        result["errno"] = write_errno(app_path(m, "tag"), "1.27")
+        result["seconds"] = time.monotonic() - t0
+
+    t = threading.Thread(target=writer)
+    t.start()
+    assert wait_until(lambda: env.requests("PATCH"))
+    assert read(app_path(m, "tag", app="api")) == "v2.0.0\n"   # served while it hangs
+    t.join(15)
+    assert not t.is_alive()
+    assert result["errno"] == errno.ETIMEDOUT
+    assert 4 <= result["seconds"] < 8, result   # timeout=5
+    assert read(app_path(m, "error")).startswith("apps API")
+    assert env.api.state() == before
+    assert read(app_path(m, "tag")) == "1.25-alpine\n"
+
+
 def test_an_app_deleted_on_the_api_disappears(env):
     m = env.mount()
     s = env.api.state()
