@@ -73,6 +73,10 @@ struct dfs_backend {
 	const struct dfs_backend_ops *ops;
 };
 
+/* A fresh random (version 4) UUID, as the stores' ids are: 36 characters
+ * and a NUL into out. Can't fail. */
+void dfs_new_uuid(char out[37]);
+
 /* Monotonic clock in ns, and a deadline seconds from now. Can't fail. */
 int64_t dfs_now_ns(void);
 int64_t dfs_deadline_ns(double seconds);

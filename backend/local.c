@@ -481,20 +481,6 @@ out_unlock:
 	return ret;
 }
 
-static void new_uuid(char out[37])
-{
-	unsigned char r[16];
-
-	if (getrandom(r, sizeof(r), 0) != sizeof(r))
-		for (size_t i = 0; i < sizeof(r); i++)
-			r[i] = (unsigned char)rand();
-	r[6] = (r[6] & 0x0f) | 0x40;
-	r[8] = (r[8] & 0x3f) | 0x80;
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-		 r[12], r[13], r[14], r[15]);
-}
-
 static int local_create(struct dfs_backend *b, enum dfs_kind k, const json_t *doc, json_t **out,
 			int64_t deadline_ns, struct dfs_error *err)
 {
@@ -503,7 +489,7 @@ static int local_create(struct dfs_backend *b, enum dfs_kind k, const json_t *do
 	json_t *created;
 	int lock, ret;
 
-	new_uuid(id);
+	dfs_new_uuid(id);
 	created = json_deep_copy(doc);
 	if (!created)
 		return dfs_error_set(err, ENOMEM, "out of memory");
