@@ -126,8 +126,9 @@ int dfs_glance_client_init(struct dfs_glance_client *c, const char *url,
 		if (!(c->token = strdup(env)))
 			return dfs_error_set(err, ENOMEM, "out of memory");
 	} else {
-		log_info("Glance: no token (glance_token_file= or OS_TOKEN); requests go "
-			 "without X-Auth-Token");
+		/* normal for a Glance without Keystone; a 401 says where a token goes */
+		log_debug("Glance: no token (glance_token_file= or OS_TOKEN); requests go "
+			  "without X-Auth-Token");
 	}
 	c->http = dfs_http_new(err);
 	return c->http ? 0 : -(err && err->code ? err->code : ENOMEM);
