@@ -16,6 +16,7 @@ import http.client
 import http.server
 import json
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -26,6 +27,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         pass
+
+    def setup(self):
+        super().setup()
+        with self.server.proxy._lock:
+            self.server.proxy._conns.add(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            with self.server.proxy._lock:
+                self.server.proxy._conns.discard(self.connection)
 
     def _serve(self):
         proxy = self.server.proxy
@@ -79,27 +92,41 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class GlanceProxy:
-    def __init__(self, upstream):
+    def __init__(self, upstream, port=0):
         self.upstream = upstream.rstrip("/")
+        self.port = port
         self._lock = threading.Lock()
         self._log = []
         self._faults = []
+        self._conns = set()
         self._srv = None
 
     def start(self):
-        self._srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        """Listen (on port when given: a proxy started again on the port of
+        one stopped before keeps the URL a mount was given)."""
+        self._srv = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
         self._srv.daemon_threads = True
         self._srv.proxy = self
         self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
         self._thread.start()
-        self.url = "http://127.0.0.1:%d" % self._srv.server_address[1]
+        self.port = self._srv.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
         return self
 
     def stop(self):
+        """Stop listening and drop every open connection: a client then
+        finds the port refusing connections, as a stopped server's."""
         if self._srv:
             self._srv.shutdown()
             self._srv.server_close()
             self._srv = None
+        with self._lock:
+            conns, self._conns = list(self._conns), set()
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def requests(self, method=None, path=None):
         """What was sent, oldest first; method and path (a regex searched
