@@ -10,7 +10,6 @@ import errno
 import json
 import os
 import select
-import shutil
 import subprocess
 import threading
 import urllib.error
@@ -22,8 +21,10 @@ import pytest
 from conftest import DEBIAN, Mount, check_sanitizers, oserror, read, sh, wait_until, write_fd
 from glance_proxy import GlanceProxy
 
-glance_tool = pytest.importorskip("glance")
-if not shutil.which("glance-api"):
+from glance_fixture import glance_db, glance_server  # noqa: F401
+import glance as glance_tool
+
+if not glance_tool.installed():
     pytest.skip("glance-api is not installed (contrib/install-deps.sh --glance)",
                 allow_module_level=True)
 
@@ -35,9 +36,10 @@ VIM_RENAME = "set backupcopy=no writebackup nobackup backupskip="
 
 # ------------------------------------------------------------------ helpers
 
-def start_glance(directory, **opts):
-    """A real Glance from the test tooling (opts: api_limit_max=, ...)."""
-    return glance_tool.Glance(str(directory), **opts).start()
+def start_glance(directory, db, **opts):
+    """A Glance of the test's own (the tooling's, from the session's synced
+    database db), for tests that stop it or count its images."""
+    return glance_tool.Glance(str(directory), db_template=db, **opts).start()
 
 
 def call(base, method, path, body=None, ctype="application/json", token=None):
@@ -118,16 +120,10 @@ class GEnv:
         check_sanitizers(self.mounts)
 
 
-@pytest.fixture(scope="module")
-def shared_glance(tmp_path_factory):
-    g = start_glance(tmp_path_factory.mktemp("glance"))
-    yield g
-    g.stop()
-
-
 @pytest.fixture
-def genv(tmp_path, shared_glance):
-    e = GEnv(tmp_path, shared_glance)
+def genv(tmp_path, glance_server):
+    """The session's shared Glance: each test makes its own images."""
+    e = GEnv(tmp_path, glance_server)
     yield e
     e.close()
 
@@ -196,7 +192,10 @@ def test_images_come_from_glance_and_read_as_on_the_store(genv, images):
     assert st == 200
     ids = sorted(i["id"] for i in listing["images"])
     names = sorted(n for n in os.listdir(m.path("images")) if n != "by-name")
-    assert names == ids
+    # Glance is shared: other tests' images that the store's checks refuse
+    # (a value over 255 characters, ...) are skipped; ours are all there
+    assert set(images.values()) <= set(names) <= set(ids)
+    assert len(names) == len(ids) - m.log().count("; skipped")
     # the local store's own images are not shown beside Glance's
     assert DEBIAN not in names
     # environments and apps still come from the local store
@@ -227,8 +226,8 @@ def test_images_come_from_glance_and_read_as_on_the_store(genv, images):
     assert not genv.patches()
 
 
-def test_pages_are_followed_one_request_per_page(tmp_path):
-    g = start_glance(tmp_path / "glance", api_limit_max=2)
+def test_pages_are_followed_one_request_per_page(tmp_path, glance_db):
+    g = start_glance(tmp_path / "glance", glance_db, api_limit_max=2)
     e = GEnv(tmp_path, g)
     try:
         made = [e.create("page %d" % i) for i in range(5)]
@@ -759,13 +758,13 @@ def test_changes_by_another_client_appear_within_poll(genv, images):
 
 # ------------------------------------------------------------- lifecycle
 
-def test_glance_stopped_mid_run_and_restarted(tmp_path):
+def test_glance_stopped_mid_run_and_restarted(tmp_path, glance_db):
     """Glance itself stops and starts again. It comes back on another port
     (the tooling picks a free one), so the mount's endpoint is the proxy's
     stable one, as a load balancer's would be: it is stopped with Glance
     (its port then refuses connections) and started again on its port in
     front of the new Glance."""
-    g = start_glance(tmp_path / "glance")
+    g = start_glance(tmp_path / "glance", glance_db)
     e = GEnv(tmp_path, g)
     try:
         iid = e.create("outage", os_distro="before")
