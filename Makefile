@@ -68,6 +68,12 @@ UNIT_EXTRA_test_api := $(BUILD)/backend/api_wire.o $(BUILD)/backend/api_http.o \
                        $(BUILD)/backend/storedoc.o $(BUILD)/backend/validate.o \
                        $(BUILD)/backend/reference.o $(BUILD)/backend/map.o \
                        $(BUILD)/backend/backend.o
+UNIT_EXTRA_test_glance := $(BUILD)/backend/glance_wire.o $(BUILD)/backend/glance_http.o \
+                          $(BUILD)/backend/glance_poll.o $(BUILD)/backend/api_wire.o \
+                          $(BUILD)/backend/http.o $(BUILD)/backend/jsonpatch.o \
+                          $(BUILD)/backend/storedoc.o $(BUILD)/backend/validate.o \
+                          $(BUILD)/backend/reference.o $(BUILD)/backend/map.o \
+                          $(BUILD)/backend/backend.o
 UNIT_EXTRA_test_storedoc := $(BUILD)/backend/validate.o $(BUILD)/backend/reference.o \
                             $(BUILD)/backend/backend.o
 

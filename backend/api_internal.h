@@ -1,6 +1,7 @@
 /* api_internal.h - what the files of the apps API backend share, and the
  * pure parts tests/unit/test_api.c reaches. Not an API: nothing but
- * backend/api*.c and that test includes it.
+ * backend/api*.c, that test, and the Glance client (backend/glance*.c,
+ * which shares the URL and message helpers of api_wire.c) includes it.
  *
  * The backend (api.h) is five files, one concern each:
  *   api.c       the vtable: caches, lists, reads, an app's image patch

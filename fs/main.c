@@ -4,6 +4,7 @@
  *   mount -t fuse.deployfs SOURCE MOUNTPOINT -o opt,...   (SOURCE: a store dir)
  */
 #include "api.h"
+#include "glance.h"
 #include "fs.h"
 #include "local.h"
 #include "log.h"
@@ -158,8 +159,10 @@ static void usage(const char *prog)
 	       "                               apps and registries come from it\n"
 	       "    -o api_token_file=FILE     its Bearer token (else $DEPLOYFS_API_TOKEN)\n"
 	       "    -o company=ID              company for registries made by mkdir\n"
-	       "    -o poll=SECONDS            how often the API is re-read (default 10)\n"
-	       "    -o glance=URL              Glance (not in this version)\n"
+	       "    -o glance=URL              Glance v2 endpoint (http://HOST:9292): images\n"
+	       "                               come from it\n"
+	       "    -o glance_token_file=FILE  its X-Auth-Token (else $OS_TOKEN)\n"
+	       "    -o poll=SECONDS            how often the APIs are re-read (default 10)\n"
 	       "    -V, --version              print the version\n\n", prog);
 	printf("FUSE options:\n");
 	fuse_cmdline_help();
@@ -216,13 +219,10 @@ static int parse_config(struct opts *o, struct dfs_config *c)
 			fprintf(stderr, "deployfs: registry_mirror=%s: use HOST=URL\n", o->mirrors[i]);
 			return -1;
 		}
-	if (o->glance) {
-		fprintf(stderr, "deployfs: glance= is not supported by this version; images "
-			"come from the local store (state=DIR)\n");
-		return -1;
-	}
 	c->api = o->api;
 	c->api_token_file = o->api_token_file;
+	c->glance = o->glance;
+	c->glance_token_file = o->glance_token_file;
 	c->state = o->state ? o->state : default_state();
 	if (!c->state) {
 		fprintf(stderr, "deployfs: no store: set -o state=DIR (or HOME)\n");
@@ -268,7 +268,8 @@ int main(int argc, char *argv[])
 	struct dfs_fs fs = { 0 };
 	struct opts o = { 0 };
 	struct dfs_error err = { 0 };
-	struct dfs_backend *local = NULL, *api = NULL;
+	struct dfs_backend *local = NULL, *api = NULL, *glance = NULL;
+	unsigned local_kinds = (1u << DFS_KIND_COUNT) - 1;
 	int ret = 1;
 
 	if (fuse_opt_parse(&args, &o, dfs_opts, opt_proc) < 0)
@@ -331,18 +332,34 @@ int main(int argc, char *argv[])
 			fprintf(stderr, "deployfs: %s\n", err.msg);
 			goto out_free;
 		}
-		dfs_local_serve_only(local, 1u << DFS_IMAGE);
+		local_kinds &= ~(1u << DFS_ENV | 1u << DFS_APP | 1u << DFS_REGISTRY);
 		fs.backends[DFS_ENV] = fs.backends[DFS_APP] = fs.backends[DFS_REGISTRY] = api;
 	}
+	if (fs.cfg.glance) {
+		/* images from Glance; the rest stays where it was */
+		struct dfs_glance_opts go = {
+			.url = fs.cfg.glance, .token_file = fs.cfg.glance_token_file,
+			.cacert = fs.cfg.cacert, .timeout = fs.cfg.timeout, .poll = fs.cfg.poll,
+		};
+
+		glance = dfs_glance_new(&go, &err);
+		if (!glance) {
+			fprintf(stderr, "deployfs: %s\n", err.msg);
+			goto out_free;
+		}
+		local_kinds &= ~(1u << DFS_IMAGE);
+		fs.backends[DFS_IMAGE] = glance;
+	}
+	dfs_local_serve_only(local, local_kinds);
 	fs.model = dfs_model_new(fs.backends, dfs_on_change, &fs);
 	fs.tree = dfs_tree_new(&fs);
 	fs.events = dfs_events_new();
 	if (!fs.model || !fs.tree || !fs.events)
 		goto out_free;
 	if (dfs_model_load(fs.model, dfs_deadline_ns(fs.cfg.timeout), &err) < 0) {
-		/* the API's lines name it: "apps API HOST:PORT: connection refused" */
-		fprintf(stderr, api ? "deployfs: %s\n" : "deployfs: cannot read the store: %s\n",
-			err.msg);
+		/* remote lines name their server: "Glance HOST:PORT refused the connection" */
+		fprintf(stderr, api || glance ? "deployfs: %s\n" :
+			"deployfs: cannot read the store: %s\n", err.msg);
 		goto out_free;
 	}
 	if (start_registry_client(&fs) < 0)
@@ -366,8 +383,8 @@ int main(int argc, char *argv[])
 	}
 	if (dfs_shutdown_start(&fs) < 0)
 		log_warnx("cannot start the shutdown thread: a signal ends the loop at once");
-	log_info("mounted %s%s on %s (registry_check=%s)", api ? "the apps API and " : "",
-		 fs.cfg.state, cmd.mountpoint,
+	log_info("mounted %s%s%s on %s (registry_check=%s)", api ? "the apps API and " : "",
+		 glance ? "Glance and " : "", fs.cfg.state, cmd.mountpoint,
 		 fs.cfg.registry_check == DFS_CHECK_STRICT ? "strict" :
 		 fs.cfg.registry_check == DFS_CHECK_WARN ? "warn" : "off");
 
@@ -397,6 +414,9 @@ int main(int argc, char *argv[])
 	if (api)
 		api->ops->free(api);
 	api = NULL;
+	if (glance)
+		glance->ops->free(glance);
+	glance = NULL;
 out_unmount:
 	dfs_notifier_free(fs.notifier);
 	/* blocked event readers are answered while the session can still
@@ -413,6 +433,8 @@ out_free:
 		local->ops->free(local);
 	if (api)
 		api->ops->free(api);
+	if (glance)
+		glance->ops->free(glance);
 	dfs_registry_client_free(fs.registry);
 	dfs_events_free(fs.events);
 	dfs_tree_free(fs.tree);
