@@ -216,6 +216,9 @@ static const char *const reserved_prefixes[] = {
 	"com.rackspace", "org.openstack", "os_glance", NULL
 };
 
+/* Keys Glance keeps for itself (403 "Attribute 'deleted' is reserved."). */
+static const char *const reserved_keys[] = { "deleted", "deleted_at", NULL };
+
 int dfs_check_property_key(const char *key, struct dfs_error *err)
 {
 	char q[QBUF];
@@ -236,6 +239,10 @@ int dfs_check_property_key(const char *key, struct dfs_error *err)
 			    strlen(reserved_prefixes[i])) == 0)
 			return dfs_error_set(err, EPERM,
 					     "property \"%s\": keys starting with com.rackspace, org.openstack or os_glance are reserved",
+					     quote(key, q));
+	for (i = 0; reserved_keys[i]; i++)
+		if (strcmp(key, reserved_keys[i]) == 0)
+			return dfs_error_set(err, EPERM, "property \"%s\": reserved by Glance",
 					     quote(key, q));
 	if (dfs_is_glance_attribute(key)) {
 		quote(key, q);

@@ -531,14 +531,16 @@ def test_read_only_files(genv, images, f):
     assert genv.get(iid) == before
 
 
-def test_glance_refuses_a_reserved_key_itself(genv, images):
-    """A key our rules let through but Glance reserves: its 403, cleaned."""
+@pytest.mark.parametrize("key", ["deleted", "deleted_at"])
+def test_keys_glance_reserves_are_refused_before_any_request(genv, images, key):
+    """Glance answers 403 "Attribute 'deleted' is reserved." for these:
+    refused here first, with the same errno."""
     iid = images["queued"]
     m = genv.mount()
     before = genv.get(iid)
-    assert put(img(m, iid, "properties", "deleted"), "x", create=True) == "EPERM"
-    assert len(genv.patches(iid)) == 1
-    assert read(img(m, iid, "error")) == "Glance: Attribute 'deleted' is reserved.\n"
+    assert put(img(m, iid, "properties", key), "x", create=True) == "EPERM"
+    assert not genv.patches(iid)
+    assert read(img(m, iid, "error")) == 'property "%s": reserved by Glance\n' % key
     assert genv.get(iid) == before
 
 
