@@ -6,7 +6,12 @@
 #                          (tests/tools/apps_api.py, seeded from the demo
 #                          store, its own registry check sent to the same
 #                          local registry): api= with api_token_file=
-#   contrib/demo.sh stop   unmount, stop the registry and the apps API: the
+#   contrib/demo.sh glance the demo's images from a real OpenStack Glance
+#                          (Debian's glance-api, installed on first use,
+#                          started on 127.0.0.1 by tests/tools/glance.py and
+#                          seeded with the demo's images): glance=
+#   contrib/demo.sh stop   unmount, stop the registry, the apps API and
+#                          Glance: the
 #                          last demo started (whatever its mode and
 #                          DEPLOYFS_DEMO), else /tmp/deployfs-demo
 # Run as root (it installs Debian packages and mounts).
@@ -24,6 +29,7 @@ stop() {
 		fusermount3 -u "$MNT" || umount -l "$MNT"
 	fi
 	[ -f "$DEMO/api/pid" ] && $PY contrib/demo_api.py stop "$DEMO/api" || true
+	[ -f "$DEMO/glance/glance.json" ] && $PY tests/tools/glance.py stop "$DEMO/glance" >/dev/null || true
 	[ -d "$DEMO/registry" ] && $PY contrib/demo_registry.py stop "$DEMO/registry" || true
 }
 
@@ -43,20 +49,22 @@ stop)
 	echo "deployfs demo stopped ($DEMO)"
 	exit 0
 	;;
-start | api) ;;
+start | api | glance) ;;
 *)
-	echo "usage: $0 [start|api|stop]" >&2
+	echo "usage: $0 [start|api|glance|stop]" >&2
 	exit 2
 	;;
 esac
 
 DEMO=${DEPLOYFS_DEMO:-/tmp/deployfs-demo}
 MNT=$DEMO/mnt
-[ "${DEPLOYFS_DEMO_NO_DEPS:-}" = 1 ] || contrib/install-deps.sh
+if [ "${DEPLOYFS_DEMO_NO_DEPS:-}" != 1 ]; then
+	if [ "$mode" = glance ]; then contrib/install-deps.sh --glance; else contrib/install-deps.sh; fi
+fi
 make -j2 deployfs
 stop
 mkdir -p "$MNT"
-rm -rf "$DEMO/state" "$DEMO/registry" "$DEMO/api"
+rm -rf "$DEMO/state" "$DEMO/registry" "$DEMO/api" "$DEMO/glance"
 cp -r examples/demo-store "$DEMO/state"
 printf '%s\n' "$DEMO" > "$LAST"
 url=$($PY contrib/demo_registry.py start "$DEMO/registry")
@@ -66,6 +74,14 @@ if [ "$mode" = start ]; then
 		-o "registry_mirror=docker.io=$url,registry_mirror=ghcr.io=$url" \
 		-o "registry_mirror=registry.acme.example=$url" "$MNT"
 	where="store: $DEMO/state, registry: $url"
+elif [ "$mode" = glance ]; then
+	glance=$($PY tests/tools/glance.py start "$DEMO/glance")
+	$PY tests/tools/glance.py seed "$DEMO/glance" >/dev/null
+	# environments and apps from the store, images from Glance
+	./deployfs -o "glance=$glance,state=$DEMO/state,registry_check=strict" \
+		-o "registry_mirror=docker.io=$url,registry_mirror=ghcr.io=$url" \
+		-o "registry_mirror=registry.acme.example=$url" "$MNT"
+	where="Glance: $glance, store: $DEMO/state, registry: $url"
 else
 	api=$($PY contrib/demo_api.py start "$DEMO/api" "$url")
 	# images still come from the store; the token only from its file

@@ -93,3 +93,51 @@ def test_demo_api_then_stop(tmp_path):
         if saved is not None and not os.path.exists(LAST):
             with open(LAST, "w") as f:
                 f.write(saved)
+
+
+def test_demo_glance_then_stop(tmp_path):
+    """contrib/demo.sh glance: the demo's images from a real Glance on
+    loopback, a property written through the mount reaching it, and stop
+    leaving no Glance behind."""
+    saved = read(LAST) if os.path.exists(LAST) else None
+    d = os.path.realpath(str(tmp_path / "demo"))
+    mnt = os.path.join(d, "mnt")
+    env = dict(os.environ, DEPLOYFS_DEMO=d, DEPLOYFS_DEMO_NO_DEPS="1")
+    debian = "e7db3b45-8db7-47ad-8109-3fb55c2c24fd"
+    started = False
+    try:
+        r = demo("glance", env=env)
+        started = True
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert mounted(mnt)
+        with open(os.path.join(d, "glance", "glance.json")) as f:
+            info = json.load(f)
+        glance_pid, url = info["pid"], info["url"]
+        assert sorted(os.listdir(os.path.join(mnt, "images"))) == [
+            "a1b2c3d4-0000-4000-8000-000000000001", "a1b2c3d4-0000-4000-8000-000000000002",
+            "by-name", debian]
+        img = os.path.join(mnt, "images", debian)
+        assert read(os.path.join(img, "name")) == "Debian 12\n"
+        w = sh("echo 12.9 > %s/os_version" % img)
+        assert w.returncode == 0, w.stderr + read(os.path.join(img, "error"))
+        req = urllib.request.Request(url + "/v2/images/" + debian,
+                                     headers={"Accept": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as f:
+            assert json.load(f)["os_version"] == "12.9"
+        # apps still come from the demo store
+        assert read(os.path.join(mnt, "environments", "prod", "apps", "web", "tag")) == \
+            "1.25-alpine\n"
+
+        r = demo("stop", env={k: v for k, v in os.environ.items() if k != "DEPLOYFS_DEMO"},
+                 timeout=60)
+        started = False
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert not mounted(mnt)
+        assert wait_until(lambda: not daemons_on(mnt), timeout=10), daemons_on(mnt)
+        assert not pid_alive(glance_pid, "glance-api")
+    finally:
+        if started:
+            demo("stop", env=env, timeout=60)
+        if saved is not None and not os.path.exists(LAST):
+            with open(LAST, "w") as f:
+                f.write(saved)
