@@ -21,64 +21,6 @@
 #define BACKOFF_MAX_NS   2000000000LL   /* 2 s */
 #define WAIT_SLICE_NS      20000000LL   /* how long a wait may miss a cancel */
 
-/* A token is one line of visible ASCII: it goes into a header. */
-static int token_ok(const char *t)
-{
-	if (!*t)
-		return 0;
-	for (; *t; t++)
-		if ((unsigned char)*t <= ' ' || (unsigned char)*t >= 0x7f)
-			return 0;
-	return 1;
-}
-
-/* Read the token file: a malloc'd token in *out, trailing blanks and the
- * newline dropped. Never quotes the content. */
-static int read_token_file(const char *path, char **out, struct dfs_error *err)
-{
-	char buf[DFS_API_TOKEN_MAX + 2];
-	size_t n = 0;
-	int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-
-	if (fd < 0)
-		return dfs_error_set(err, errno, "api_token_file %s: %s", path, strerror(errno));
-	while (n < sizeof(buf) - 1) {
-		ssize_t got = read(fd, buf + n, sizeof(buf) - 1 - n);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		n += (size_t)got;
-	}
-	close(fd);
-	buf[n] = '\0';
-	if (n > DFS_API_TOKEN_MAX) {
-		explicit_bzero(buf, sizeof(buf));
-		return dfs_error_set(err, EINVAL, "api_token_file %s: over %d bytes; a token is one "
-				     "line", path, DFS_API_TOKEN_MAX);
-	}
-	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
-		     buf[n - 1] == '\t'))
-		buf[--n] = '\0';
-	if (!token_ok(buf)) {
-		explicit_bzero(buf, sizeof(buf));
-		return dfs_error_set(err, EINVAL, "api_token_file %s: not a token (one line of "
-				     "visible ASCII characters)", path);
-	}
-	*out = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return *out ? 0 : dfs_error_set(err, ENOMEM, "out of memory");
-}
-
-static void free_secret(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 /* After a 401: read the token file again. 1 when the token changed (the
  * request is worth retrying), else 0. */
 static int reload_token(struct dfs_api_client *c)
@@ -89,19 +31,19 @@ static int reload_token(struct dfs_api_client *c)
 
 	if (!c->token_file)
 		return 0;
-	if (read_token_file(c->token_file, &fresh, &e) < 0) {
+	if (dfs_token_read_file(c->token_file, "api_token_file", &fresh, &e) < 0) {
 		log_warnx("%s", e.msg);
 		return 0;
 	}
 	pthread_mutex_lock(&c->token_lock);
 	changed = !c->token || strcmp(c->token, fresh) != 0;
 	if (changed) {
-		free_secret(c->token);
+		dfs_secret_free(c->token);
 		c->token = fresh;
 		fresh = NULL;
 	}
 	pthread_mutex_unlock(&c->token_lock);
-	free_secret(fresh);
+	dfs_secret_free(fresh);
 	if (changed)
 		log_info("apps API: read api_token_file again after a 401; retrying");
 	return changed;
@@ -133,11 +75,11 @@ int dfs_api_client_init(struct dfs_api_client *c, const char *base, const char *
 	if (token_file) {
 		if (!(c->token_file = strdup(token_file)))
 			return dfs_error_set(err, ENOMEM, "out of memory");
-		ret = read_token_file(token_file, &c->token, err);
+		ret = dfs_token_read_file(token_file, "api_token_file", &c->token, err);
 		if (ret < 0)
 			return ret;
 	} else if ((env = getenv("DEPLOYFS_API_TOKEN")) && *env) {
-		if (!token_ok(env))
+		if (!dfs_token_ok(env))
 			return dfs_error_set(err, EINVAL, "DEPLOYFS_API_TOKEN: not a token (one line "
 					     "of visible ASCII characters)");
 		if (!(c->token = strdup(env)))
@@ -156,7 +98,7 @@ void dfs_api_client_destroy(struct dfs_api_client *c)
 	free(c->base);
 	free(c->cacert);
 	free(c->token_file);
-	free_secret(c->token);
+	dfs_secret_free(c->token);
 	pthread_mutex_destroy(&c->token_lock);
 	memset(c, 0, sizeof(*c));
 }
@@ -213,7 +155,7 @@ static int send_once(struct dfs_api_client *c, const char *method, const char *u
 		.peer = c->peer,
 	};
 	ret = dfs_http_request(c->http, &req, resp, err);
-	free_secret(auth);
+	dfs_secret_free(auth);
 	return ret;
 }
 

@@ -1,10 +1,14 @@
 /* backend.c - what every backend shares. */
 #include "backend.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *dfs_kind_dir(enum dfs_kind k)
 {
@@ -42,4 +46,59 @@ void dfs_new_uuid(char out[37])
 	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 		 r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
 		 r[12], r[13], r[14], r[15]);
+}
+
+int dfs_token_ok(const char *t)
+{
+	if (!t || !*t)
+		return 0;
+	for (; *t; t++)
+		if ((unsigned char)*t <= ' ' || (unsigned char)*t >= 0x7f)
+			return 0;
+	return 1;
+}
+
+int dfs_token_read_file(const char *path, const char *option, char **out, struct dfs_error *err)
+{
+	char buf[DFS_TOKEN_MAX + 2];
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return dfs_error_set(err, errno, "%s %s: %s", option, path, strerror(errno));
+	while (n < sizeof(buf) - 1) {
+		ssize_t got = read(fd, buf + n, sizeof(buf) - 1 - n);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+	}
+	close(fd);
+	buf[n] = '\0';
+	if (n > DFS_TOKEN_MAX) {
+		explicit_bzero(buf, sizeof(buf));
+		return dfs_error_set(err, EINVAL, "%s %s: over %d bytes; a token is one line",
+				     option, path, DFS_TOKEN_MAX);
+	}
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+		     buf[n - 1] == '\t'))
+		buf[--n] = '\0';
+	if (!dfs_token_ok(buf)) {
+		explicit_bzero(buf, sizeof(buf));
+		return dfs_error_set(err, EINVAL, "%s %s: not a token (one line of visible ASCII "
+				     "characters)", option, path);
+	}
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return *out ? 0 : dfs_error_set(err, ENOMEM, "out of memory");
+}
+
+void dfs_secret_free(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
 }

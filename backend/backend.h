@@ -77,6 +77,17 @@ struct dfs_backend {
  * and a NUL into out. Can't fail. */
 void dfs_new_uuid(char out[37]);
 
+/* Tokens of the remote backends (api_token_file=, glance_token_file=). */
+#define DFS_TOKEN_MAX 8192
+/* 1 when t can go into a header: one line of visible ASCII. */
+int dfs_token_ok(const char *t);
+/* Read the token file path (named option in error lines): a malloc'd
+ * token in *out (free it with dfs_secret_free), trailing blanks and the
+ * newline dropped. 0 or -errno with err; never quotes the content. */
+int dfs_token_read_file(const char *path, const char *option, char **out, struct dfs_error *err);
+/* Wipe and free a secret. Accepts NULL. */
+void dfs_secret_free(char *s);
+
 /* Monotonic clock in ns, and a deadline seconds from now. Can't fail. */
 int64_t dfs_now_ns(void);
 int64_t dfs_deadline_ns(double seconds);

@@ -91,8 +91,6 @@ int dfs_glance_error(long status, const char *body, size_t len, struct dfs_error
 int dfs_glance_headers(const char *token, int patch, char *auth, size_t authsz,
 		       const char *out[5], size_t *n);
 
-/* 1 when t can go into a header: one line of visible ASCII, non-empty. */
-int dfs_glance_token_ok(const char *t);
 
 /* ------------------------------------------------------- glance_http.c */
 

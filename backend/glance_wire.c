@@ -165,16 +165,6 @@ int dfs_glance_error(long status, const char *body, size_t len, struct dfs_error
 	return dfs_error_set(err, e, "Glance: %s", msg);
 }
 
-int dfs_glance_token_ok(const char *t)
-{
-	if (!t || !*t)
-		return 0;
-	for (; *t; t++)
-		if ((unsigned char)*t <= ' ' || (unsigned char)*t >= 0x7f)
-			return 0;
-	return 1;
-}
-
 int dfs_glance_headers(const char *token, int patch, char *auth, size_t authsz,
 		       const char *out[5], size_t *n)
 {
