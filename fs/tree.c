@@ -1045,8 +1045,8 @@ static void check_key(struct dfs_tree *t, const char *key, struct changed *c)
 	struct dfs_node *n = dfs_map_get(t->bykey, key);
 	uint64_t h;
 
-	if (!n || n->type != DFS_N_VALUE)
-		return;
+	if (!n || n->type != DFS_N_VALUE || !n->nlookup)
+		return;   /* not a value, or the kernel holds no inode for it */
 	/* the same cached hash an open uses: rendered once per object change */
 	if (hash_locked(t, n, &h) == 0 && h == __atomic_load_n(&n->seen_hash, __ATOMIC_RELAXED))
 		return;
