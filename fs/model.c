@@ -7,18 +7,93 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The objects one directory lists: the apps of one environment (by their
+ * envIdRef), or all objects of another kind. Kept up to date by set_doc,
+ * so that naming a directory costs its own objects, never the store's.
+ * Model lock; a group is never freed before the model (an emptied one
+ * keeps its generation). */
+struct group {
+	struct dfs_map *objs;                   /* id -> struct dfs_obj * (borrowed) */
+	uint64_t names_gen;                     /* see dfs_model_names_gen */
+	struct dfs_obj *added;                  /* made by the last names change */
+};
+
 struct dfs_model {
 	pthread_rwlock_t lock;
 	struct dfs_backend *backends[DFS_KIND_COUNT];
 	struct dfs_map *objs[DFS_KIND_COUNT];   /* id -> struct dfs_obj *, live ones */
+	struct dfs_map *groups[DFS_KIND_COUNT]; /* group key -> struct group * */
 	struct dfs_obj **graveyard;             /* gone objects, freed with the model */
 	size_t ngrave;
 	uint64_t gen;
-	uint64_t names_gen[DFS_KIND_COUNT];
-	struct dfs_obj *added[DFS_KIND_COUNT];  /* made by the last names change */
 	dfs_model_change_cb cb;
 	void *cb_arg;
 };
+
+/* The group key of a document of kind k: an app's envIdRef ("" when it
+ * has none, a group no directory lists), "" for the other kinds. */
+static const char *group_key(enum dfs_kind k, const json_t *doc)
+{
+	const char *e;
+
+	if (k != DFS_APP)
+		return "";
+	e = json_string_value(json_object_get(doc, "envIdRef"));
+	return e ? e : "";
+}
+
+/* Model lock held. The group called key, or NULL when it never had an
+ * object. */
+static struct group *group_find(struct dfs_model *m, enum dfs_kind k, const char *parent)
+{
+	return dfs_map_get(m->groups[k], parent ? parent : "");
+}
+
+/* Model write-lock held. The group called key, made when missing. A new
+ * group starts at generation 1, what dfs_model_names_gen said of it while
+ * it did not exist; adding its first object moves it on. */
+static struct group *group_get(struct dfs_model *m, enum dfs_kind k, const char *key)
+{
+	struct group *g = dfs_map_get(m->groups[k], key);
+
+	if (g)
+		return g;
+	g = calloc(1, sizeof(*g));
+	if (!g || !(g->objs = dfs_map_new()) || dfs_map_put(m->groups[k], key, g) < 0) {
+		if (g)
+			dfs_map_free(g->objs);
+		free(g);
+		return NULL;
+	}
+	g->names_gen = 1;
+	return g;
+}
+
+/* Model write-lock held. o joins or leaves the group of doc; the group's
+ * names may have changed either way. */
+static void group_join(struct dfs_model *m, struct dfs_obj *o, const json_t *doc)
+{
+	struct group *g = group_get(m, o->kind, group_key(o->kind, doc));
+
+	if (!g || dfs_map_put(g->objs, o->id, o) < 0) {
+		log_warnx("out of memory: %s %s may be missing from its directory",
+			  dfs_kind_dir(o->kind), o->id);
+		return;
+	}
+	g->names_gen++;
+	g->added = o;
+}
+
+static void group_leave(struct dfs_model *m, struct dfs_obj *o, const json_t *doc)
+{
+	struct group *g = group_find(m, o->kind, group_key(o->kind, doc));
+
+	if (!g)
+		return;
+	dfs_map_del(g->objs, o->id);
+	g->names_gen++;
+	g->added = NULL;
+}
 
 static struct dfs_obj *obj_new(enum dfs_kind k, const char *id, json_t *doc)
 {
@@ -56,7 +131,8 @@ struct dfs_model *dfs_model_new(struct dfs_backend *const backends[DFS_KIND_COUN
 	for (int k = 0; k < DFS_KIND_COUNT; k++) {
 		m->backends[k] = backends[k];
 		m->objs[k] = dfs_map_new();
-		if (!m->objs[k]) {
+		m->groups[k] = dfs_map_new();
+		if (!m->objs[k] || !m->groups[k]) {
 			dfs_model_free(m);
 			return NULL;
 		}
@@ -64,8 +140,6 @@ struct dfs_model *dfs_model_new(struct dfs_backend *const backends[DFS_KIND_COUN
 	m->cb = cb;
 	m->cb_arg = cb_arg;
 	m->gen = 1;
-	for (int k = 0; k < DFS_KIND_COUNT; k++)
-		m->names_gen[k] = 1;
 	return m;
 }
 
@@ -77,6 +151,16 @@ void dfs_model_free(struct dfs_model *m)
 		size_t pos = 0;
 		struct dfs_obj *o;
 
+		struct group *g;
+
+		if (m->groups[k]) {
+			while ((g = dfs_map_next(m->groups[k], &pos, NULL))) {
+				dfs_map_free(g->objs);
+				free(g);
+			}
+			dfs_map_free(m->groups[k]);
+		}
+		pos = 0;
 		if (!m->objs[k])
 			continue;
 		while ((o = dfs_map_next(m->objs[k], &pos, NULL)))
@@ -104,9 +188,11 @@ static int cmp_obj_id(const void *a, const void *b)
 	return strcmp((*(struct dfs_obj *const *)a)->id, (*(struct dfs_obj *const *)b)->id);
 }
 
-struct dfs_obj **dfs_model_list(struct dfs_model *m, enum dfs_kind k, size_t *n)
+/* The objects of map, sorted by id: a stable order, so listings and name
+ * assignment don't churn. */
+static struct dfs_obj **sorted(const struct dfs_map *map, size_t *n)
 {
-	size_t pos = 0, i = 0, count = dfs_map_count(m->objs[k]);
+	size_t pos = 0, i = 0, count = map ? dfs_map_count(map) : 0;
 	struct dfs_obj **v = malloc((count ? count : 1) * sizeof(*v));
 	struct dfs_obj *o;
 
@@ -114,12 +200,24 @@ struct dfs_obj **dfs_model_list(struct dfs_model *m, enum dfs_kind k, size_t *n)
 		*n = 0;
 		return NULL;
 	}
-	while ((o = dfs_map_next(m->objs[k], &pos, NULL)))
+	while (map && (o = dfs_map_next(map, &pos, NULL)))
 		v[i++] = o;
-	/* a stable order, so listings and name assignment don't churn */
 	qsort(v, i, sizeof(*v), cmp_obj_id);
 	*n = i;
 	return v;
+}
+
+struct dfs_obj **dfs_model_list(struct dfs_model *m, enum dfs_kind k, size_t *n)
+{
+	return sorted(m->objs[k], n);
+}
+
+struct dfs_obj **dfs_model_children(struct dfs_model *m, enum dfs_kind k, const char *parent,
+				    size_t *n)
+{
+	struct group *g = group_find(m, k, parent);
+
+	return sorted(g ? g->objs : NULL, n);
 }
 
 uint64_t dfs_model_gen(struct dfs_model *m)
@@ -127,14 +225,19 @@ uint64_t dfs_model_gen(struct dfs_model *m)
 	return m->gen;
 }
 
-uint64_t dfs_model_names_gen(struct dfs_model *m, enum dfs_kind k)
+uint64_t dfs_model_names_gen(struct dfs_model *m, enum dfs_kind k, const char *parent)
 {
-	return m->names_gen[k];
+	struct group *g = group_find(m, k, parent);
+
+	return g ? g->names_gen : 1;
 }
 
-struct dfs_obj *dfs_model_names_added(struct dfs_model *m, enum dfs_kind k, uint64_t since)
+struct dfs_obj *dfs_model_names_added(struct dfs_model *m, enum dfs_kind k, const char *parent,
+				      uint64_t since)
 {
-	return since + 1 == m->names_gen[k] ? m->added[k] : NULL;
+	struct group *g = group_find(m, k, parent);
+
+	return g && since + 1 == g->names_gen ? g->added : NULL;
 }
 
 /* Whether a change from old to doc may rename, move or hide a directory. */
@@ -201,26 +304,27 @@ static json_t *set_doc(struct dfs_model *m, enum dfs_kind k, const char *id, jso
 		}
 		*changed = 1;
 		m->gen++;
-		m->names_gen[k]++;
-		m->added[k] = o;
+		group_join(m, o, doc);
 		return NULL;
 	}
 	old = o->doc;
 	if (!doc) {
 		dfs_map_del(m->objs[k], id);
+		group_leave(m, o, old);
 		bury(m, o);
 		o->doc = NULL;
 		*changed = 1;
 		m->gen++;
-		m->names_gen[k]++;
-		m->added[k] = NULL;
 		return old;
 	}
 	if (json_equal(old, doc))
 		return json_incref(old);
 	if (names_differ(old, doc)) {
-		m->names_gen[k]++;
-		m->added[k] = NULL;
+		/* out of its directory (or its names' set) and into the new one:
+		 * both generations move, and neither is a pure addition */
+		group_leave(m, o, old);
+		group_join(m, o, doc);
+		group_find(m, k, group_key(k, doc))->added = NULL;
 	}
 	o->doc = json_incref(doc);
 	o->gen++;

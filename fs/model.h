@@ -62,17 +62,27 @@ struct dfs_obj *dfs_model_find(struct dfs_model *m, enum dfs_kind k, const char 
 /* Model lock held. A malloc'd array of the live objects of kind k (caller
  * frees the array, the pointers are borrowed); *n its length. */
 struct dfs_obj **dfs_model_list(struct dfs_model *m, enum dfs_kind k, size_t *n);
+/* Model lock held. The live objects of kind k in one directory, sorted
+ * by id, like dfs_model_list: parent is the environment's id for apps
+ * (the apps whose envIdRef it is), NULL for the other kinds (all of
+ * them). Costs the directory's objects, not the store's: the model keeps
+ * them grouped as they change. */
+struct dfs_obj **dfs_model_children(struct dfs_model *m, enum dfs_kind k, const char *parent,
+				    size_t *n);
 /* Bumped by every change; model lock held. */
 uint64_t dfs_model_gen(struct dfs_model *m);
-/* Bumped when the set of directory names of kind k may have changed: an
- * object created or deleted, or its name, envIdRef or isDeleted changed
- * (never 0). Model lock held. */
-uint64_t dfs_model_names_gen(struct dfs_model *m, enum dfs_kind k);
+/* The generation of the names of one directory's objects (parent as for
+ * dfs_model_children): bumped when the set of names there may have
+ * changed: an object created or deleted, or its name, envIdRef or
+ * isDeleted changed (for a move between environments, in both). Never 0;
+ * a directory that never had an object is at 1. Model lock held. */
+uint64_t dfs_model_names_gen(struct dfs_model *m, enum dfs_kind k, const char *parent);
 /* Model lock held. The object whose creation was the one names change of
- * kind k since generation since (borrowed), or NULL: then anything may
- * have changed. Lets an index of names grow by one instead of being built
- * again. */
-struct dfs_obj *dfs_model_names_added(struct dfs_model *m, enum dfs_kind k, uint64_t since);
+ * that directory since generation since (borrowed), or NULL: then
+ * anything may have changed. Lets an index of names grow by one instead
+ * of being built again. */
+struct dfs_obj *dfs_model_names_added(struct dfs_model *m, enum dfs_kind k, const char *parent,
+				      uint64_t since);
 
 /* Lock obj->wlock, waiting at most until deadline: 0 or -ETIMEDOUT. */
 int dfs_obj_wlock(struct dfs_obj *o, int64_t deadline_ns, struct dfs_error *err);

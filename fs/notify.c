@@ -279,5 +279,5 @@ void dfs_on_change(void *arg, enum dfs_kind k, const char *id, const json_t *old
 	 * new object that changed no other name leaves nothing stale */
 	if (k == DFS_IMAGE ||
 	    (renamed(old, new_) && !(!old && dfs_tree_only_added(fs->tree, k, id, new_))))
-		dfs_tree_stale_entries(fs->tree, k, queue_entry, fs);
+		dfs_tree_stale_entries(fs->tree, k, id, old, new_, queue_entry, fs);
 }

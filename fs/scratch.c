@@ -48,7 +48,7 @@ static struct dfs_node *new_scratch(struct dfs_tree *t, struct dfs_node *dir, co
 	n->has_obj = dir->has_obj;
 	n->kind = dir->kind;
 	n->oid = dir->oid ? strdup(dir->oid) : NULL;
-	n->parent = dir->ino;
+	tree_node_set_parent(t, n, dir->ino);
 	n->name = strdup(name);
 	n->mode = mode;
 	clock_gettime(CLOCK_REALTIME, &n->mtime);
@@ -289,7 +289,7 @@ static void value_to_scratch(struct dfs_tree *t, struct dfs_node *dir, struct df
 	t->scratch_bytes = t->scratch_bytes - src->size + len;
 	src->data = content;
 	src->size = len;
-	src->parent = dir->ino;
+	tree_node_set_parent(t, src, dir->ino);
 	free(src->name);
 	src->name = strdup(newname);
 	clock_gettime(CLOCK_REALTIME, &src->mtime);

@@ -40,11 +40,35 @@ struct dfs_node *tree_node_alloc(struct dfs_tree *t)
 	return n;
 }
 
+void tree_node_set_parent(struct dfs_tree *t, struct dfs_node *n, fuse_ino_t parent)
+{
+	struct dfs_node *p = parent < t->nino ? t->byino[parent] : NULL;
+
+	n->parent = parent;
+	if (!p || n->indexed_parent == parent)
+		return;
+	/* the old parent's kids keep n until they are next read */
+	if (p->nkids == p->capkids) {
+		size_t cap = p->capkids ? p->capkids * 2 : 8;
+		fuse_ino_t *v = realloc(p->kids, cap * sizeof(*v));
+
+		if (!v) {
+			log_warnx("out of memory: a renamed entry may stay visible");
+			return;
+		}
+		p->kids = v;
+		p->capkids = cap;
+	}
+	p->kids[p->nkids++] = n->ino;
+	n->indexed_parent = parent;
+}
+
 void tree_node_free(struct dfs_tree *t, struct dfs_node *n)
 {
 	if (!n)
 		return;
 	t->scratch_bytes -= n->size;
+	free(n->kids);
 	free(n->key);
 	free(n->oid);
 	free(n->prop);
@@ -397,7 +421,7 @@ static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, cons
 				       const char *prefix)
 {
 	struct dfs_model *m = t->fs->model;
-	uint64_t gen = dfs_model_names_gen(m, k);
+	uint64_t gen = dfs_model_names_gen(m, k, env_id);
 	struct tree_names *c, *slot;
 	struct dfs_name_in *in = NULL;
 	struct dfs_obj **all = NULL;
@@ -411,7 +435,7 @@ static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, cons
 	/* one object made since (a mkdir, a new app): most often it only adds
 	 * a name, and a lookup or a mkdir then costs the same at any size */
 	if (slot->gen) {
-		struct dfs_obj *added = dfs_model_names_added(m, k, slot->gen);
+		struct dfs_obj *added = dfs_model_names_added(m, k, env_id, slot->gen);
 
 		if (added && names_add(slot, added, k, env_id, prefix) == 0) {
 			slot->gen = gen;
@@ -420,7 +444,8 @@ static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, cons
 		}
 	}
 	names_clear(slot);
-	all = dfs_model_list(m, k, &n);
+	/* the directory's own objects: an environment's apps, not all apps */
+	all = dfs_model_children(m, k, env_id, &n);
 	in = calloc(n ? n : 1, sizeof(*in));
 	if (!all || !in)
 		goto out;
@@ -545,20 +570,19 @@ static int cmp_name_in(const void *a, const void *b)
 	return r ? r : strcmp(x->id, y->id);
 }
 
-/* images/by-name/: a symlink for each name no other image has. */
-static int list_byname(struct dfs_tree *t, ent_fn fn, void *arg)
+/* Both locks held. The names of images/by-name/: a symlink for each name
+ * no other image has; from the cache, or built now. NULL on ENOMEM. */
+static struct tree_names *byname_names(struct dfs_tree *t)
 {
 	struct dfs_model *m = t->fs->model;
-	uint64_t gen = dfs_model_names_gen(m, DFS_IMAGE);
+	uint64_t gen = dfs_model_names_gen(m, DFS_IMAGE, NULL);
 	struct tree_names *c, *slot;
-	char key[600], link[300];
-	int stop = 0;
 
 	c = names_cached(t, "B", gen, &slot);
 	if (!c && slot) {
 		names_clear(slot);
 		size_t n = 0, count = 0, kept = 0;
-		struct dfs_obj **all = dfs_model_list(m, DFS_IMAGE, &n);
+		struct dfs_obj **all = dfs_model_children(m, DFS_IMAGE, NULL, &n);
 		struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
 
 		for (size_t i = 0; all && in && i < n; i++) {
@@ -586,15 +610,29 @@ static int list_byname(struct dfs_tree *t, ent_fn fn, void *arg)
 		free(in);
 		free(all);
 	}
-	for (size_t i = 0; c && i < c->count && !stop; i++) {
-		struct ent e = { .name = c->names[i], .key = key, .type = DFS_N_LINK, .link = link };
+	return c;
+}
 
-		/* the target is part of the key: a name that comes to point at
-		 * another image is another node, never a stale link */
-		snprintf(key, sizeof(key), "B/%s/%s", c->ids[i], c->names[i]);
-		snprintf(link, sizeof(link), "../%s", c->ids[i]);
-		stop = fn(arg, &e);
-	}
+/* Call fn with the by-name entry i of c. */
+static int byname_entry(const struct tree_names *c, size_t i, ent_fn fn, void *arg)
+{
+	char key[600], link[300];
+	struct ent e = { .name = c->names[i], .key = key, .type = DFS_N_LINK, .link = link };
+
+	/* the target is part of the key: a name that comes to point at
+	 * another image is another node, never a stale link */
+	snprintf(key, sizeof(key), "B/%s/%s", c->ids[i], c->names[i]);
+	snprintf(link, sizeof(link), "../%s", c->ids[i]);
+	return fn(arg, &e);
+}
+
+static int list_byname(struct dfs_tree *t, ent_fn fn, void *arg)
+{
+	struct tree_names *c = byname_names(t);
+	int stop = 0;
+
+	for (size_t i = 0; c && i < c->count && !stop; i++)
+		stop = byname_entry(c, i, fn, arg);
 	return stop;
 }
 
@@ -723,6 +761,15 @@ static void find(struct dfs_tree *t, struct dfs_node *dir, struct find_arg *a)
 {
 	struct ent e;
 
+	if (dir->dtype == DFS_D_BYNAME) {
+		struct tree_names *c = byname_names(t);
+		uintptr_t i = c ? (uintptr_t)dfs_map_get(c->byname, a->name) : 0;
+
+		if (i)
+			byname_entry(c, i - 1, find_fn, a);
+		return;
+	}
+
 	if (object_entry(t, dir, a->name, NULL, &e)) {
 		if (e.name) {
 			find_fn(a, &e);
@@ -778,7 +825,7 @@ int dfs_tree_lookup(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 		/* remember the name and parent the kernel knows it by, to tell
 		 * it when a change elsewhere takes that name away */
 		if (n->type != DFS_N_SCRATCH && !n->pending) {
-			n->parent = dir->ino;
+			tree_node_set_parent(t, n, dir->ino);
 			if (!n->name || strcmp(n->name, name)) {
 				free(n->name);
 				n->name = strdup(name);
@@ -1126,57 +1173,105 @@ void dfs_tree_changed_nodes(struct dfs_tree *t, enum dfs_kind k, const char *id,
 
 /* ---- names a change elsewhere took away ---- */
 
-static int is_container(enum dfs_dtype d, enum dfs_kind k)
-{
-	switch (k) {
-	case DFS_ENV:      return d == DFS_D_ENVS;
-	case DFS_APP:      return d == DFS_D_APPS;
-	case DFS_IMAGE:    return d == DFS_D_IMAGES || d == DFS_D_BYNAME || d == DFS_D_PROPS;
-	case DFS_REGISTRY: return d == DFS_D_REGS;
-	default:           return 0;
-	}
-}
-
 struct stale {
 	fuse_ino_t parent;
 	char *name;
 };
 
-void dfs_tree_stale_entries(struct dfs_tree *t, enum dfs_kind k,
-			    void (*fn)(void *arg, fuse_ino_t parent, const char *name), void *arg)
+struct stale_list {
+	struct stale *v;
+	size_t n, cap;
+};
+
+/* Both locks held. Add to out every node the kernel knows as a child of
+ * the directory with node key dirkey whose name there no longer leads to
+ * it. Reads the directory's index by parent, and prunes from it the
+ * nodes that left it (retired, or given another parent). */
+static void stale_in(struct dfs_tree *t, const char *dirkey, struct stale_list *out)
 {
-	struct stale *v = NULL;
-	size_t nv = 0, cap = 0;
+	struct dfs_node *p = dfs_map_get(t->bykey, dirkey);
+	size_t kept = 0;
 
-	tree_lock_both(t);
-	for (size_t i = 0; i < t->nino; i++) {
-		struct dfs_node *n = t->byino[i], *p;
+	if (!p || p->type != DFS_N_DIR)
+		return;
+	for (size_t i = 0; i < p->nkids; i++) {
+		fuse_ino_t ino = p->kids[i];
+		struct dfs_node *n = ino < t->nino ? t->byino[ino] : NULL;
 
-		if (!n || !n->nlookup || !n->key || n->pending || !n->parent || !n->name)
-			continue;
-		p = n->parent < t->nino ? t->byino[n->parent] : NULL;
-		if (!p || !is_container(p->dtype, k))
+		if (!n || n->indexed_parent != p->ino)
+			continue;   /* pruned */
+		p->kids[kept++] = ino;
+		if (n->parent != p->ino || !n->nlookup || !n->key || n->pending || !n->name)
 			continue;
 		if (tree_find_child(t, p, n->name) == n)
 			continue;
-		if (nv == cap) {
-			struct stale *nv2 = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+		if (out->n == out->cap) {
+			size_t cap = out->cap ? out->cap * 2 : 16;
+			struct stale *v = realloc(out->v, cap * sizeof(*v));
 
-			if (!nv2)
-				break;
-			v = nv2;
+			if (!v)
+				continue;
+			out->v = v;
+			out->cap = cap;
 		}
-		v[nv].parent = n->parent;
-		v[nv].name = strdup(n->name);
-		nv++;
+		out->v[out->n].parent = n->parent;
+		out->v[out->n].name = strdup(n->name);
+		out->n++;
+	}
+	p->nkids = kept;
+}
+
+void dfs_tree_stale_entries(struct dfs_tree *t, enum dfs_kind k, const char *id,
+			    const json_t *old, const json_t *new_,
+			    void (*fn)(void *arg, fuse_ino_t parent, const char *name), void *arg)
+{
+	struct stale_list l = { 0 };
+	char key[300];
+
+	tree_lock_both(t);
+	switch (k) {
+	case DFS_ENV:
+		stale_in(t, "E", &l);
+		break;
+	case DFS_APP: {
+		/* the apps/ of the environment it left and of the one it is in */
+		const char *a = json_string_value(json_object_get(old, "envIdRef"));
+		const char *b = json_string_value(json_object_get(new_, "envIdRef"));
+
+		if (a) {
+			snprintf(key, sizeof(key), "A:%s", a);
+			stale_in(t, key, &l);
+		}
+		if (b && !(a && strcmp(a, b) == 0)) {
+			snprintf(key, sizeof(key), "A:%s", b);
+			stale_in(t, key, &l);
+		}
+		break;
+	}
+	case DFS_IMAGE:
+		/* images/ names its images by id: only a creation or a deletion
+		 * changes it; by-name/ follows their names */
+		if (!old || !new_)
+			stale_in(t, "I", &l);
+		if (!old || !new_ ||
+		    !json_equal(json_object_get(old, "name"), json_object_get(new_, "name")))
+			stale_in(t, "B", &l);
+		snprintf(key, sizeof(key), "p:%s", id);
+		stale_in(t, key, &l);
+		break;
+	case DFS_REGISTRY:
+		stale_in(t, "R", &l);
+		break;
+	case DFS_KIND_COUNT:
+		break;
 	}
 	tree_unlock_both(t);
-	for (size_t i = 0; i < nv; i++) {
-		if (v[i].name)
-			fn(arg, v[i].parent, v[i].name);
-		free(v[i].name);
+	for (size_t i = 0; i < l.n; i++) {
+		if (l.v[i].name)
+			fn(arg, l.v[i].parent, l.v[i].name);
+		free(l.v[i].name);
 	}
-	free(v);
+	free(l.v);
 }
 
 /* ---- where an object lives in the tree, for the events stream ---- */

@@ -62,6 +62,12 @@ struct dfs_node {
 	uint64_t origin_hash;           /* its content then */
 	struct dfs_node *retired_next;  /* tree mutex: see tree_node_retire */
 	int64_t retired_at;
+	/* tree mutex: the index by parent (tree_node_set_parent). kids: the
+	 * inos of the nodes that were given this directory as parent, a
+	 * superset of those that have it now, pruned as it is read. */
+	fuse_ino_t indexed_parent;      /* the parent whose kids hold this node */
+	fuse_ino_t *kids;
+	size_t nkids, capkids;
 };
 
 struct dfs_fs;
@@ -145,10 +151,14 @@ void dfs_tree_changed_nodes(struct dfs_tree *t, enum dfs_kind k, const char *id,
 int dfs_tree_only_added(struct dfs_tree *t, enum dfs_kind k, const char *id, const json_t *doc);
 
 /* Call fn(parent, name) for every entry the kernel may hold whose name no
- * longer leads to the same node after a change of kind k made elsewhere
- * (an object deleted or renamed, a property removed). No lock is held
- * while fn runs. */
-void dfs_tree_stale_entries(struct dfs_tree *t, enum dfs_kind k,
+ * longer leads to the same node after the change of object (k, id) from
+ * old to new_ (either NULL for a creation or deletion): an object deleted
+ * or renamed, a property removed. Only the directories that change can
+ * touch are searched, through the index by parent: the cost is their
+ * entries the kernel knows, not the store's. No lock is held while fn
+ * runs. */
+void dfs_tree_stale_entries(struct dfs_tree *t, enum dfs_kind k, const char *id,
+			    const json_t *old, const json_t *new_,
 			    void (*fn)(void *arg, fuse_ino_t parent, const char *name), void *arg);
 
 /* The mount-relative directory of object (k, id) as the tree names it now

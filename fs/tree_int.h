@@ -61,6 +61,10 @@ void tree_node_free(struct dfs_tree *t, struct dfs_node *n);
  * was retired more than DFS_NODE_GRACE_NS ago. */
 #define DFS_NODE_GRACE_NS (10LL * 1000000000)
 void tree_node_retire(struct dfs_tree *t, struct dfs_node *n);
+/* Tree mutex held. n's parent becomes the directory parent (0: none);
+ * every assignment of n->parent goes through here, so that the index by
+ * parent (dfs_node.kids) holds every node that has one. */
+void tree_node_set_parent(struct dfs_tree *t, struct dfs_node *n, fuse_ino_t parent);
 /* Model lock and tree mutex held: the child called name, or NULL. */
 struct dfs_node *tree_find_child(struct dfs_tree *t, struct dfs_node *dir, const char *name);
 /* The same, also when an editor renamed it away (*hidden is then 1). */
