@@ -37,6 +37,7 @@ struct opts {
 	int show_help, show_version;
 	int allow_other;      /* allow_other or allow_root was given */
 	int max_threads;      /* max_threads= was given */
+	int fsname, subtype;  /* fsname= or subtype= was given */
 	char **nonopt;
 	int n_nonopt;
 	char **mirrors;
@@ -45,7 +46,8 @@ struct opts {
 	size_t n_insecure;
 };
 
-enum { KEY_MIRROR, KEY_INSECURE, KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_MAX_THREADS };
+enum { KEY_MIRROR, KEY_INSECURE, KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_MAX_THREADS,
+       KEY_FSNAME, KEY_SUBTYPE };
 
 #define OPT(t, f) { t, offsetof(struct opts, f), 1 }
 static const struct fuse_opt dfs_opts[] = {
@@ -64,6 +66,8 @@ static const struct fuse_opt dfs_opts[] = {
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("allow_root", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
+	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -96,6 +100,12 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return 1;   /* libfuse needs it too */
 	case KEY_MAX_THREADS:
 		o->max_threads = 1;
+		return 1;
+	case KEY_FSNAME:
+		o->fsname = 1;
+		return 1;
+	case KEY_SUBTYPE:
+		o->subtype = 1;
 		return 1;
 	case KEY_HELP:
 		o->show_help = 1;
@@ -140,6 +150,8 @@ static void free_opts(struct opts *o)
 	free_list(o->insecure, o->n_insecure);
 }
 
+/* Every option once, with its default; libfuse's own help is not printed
+ * (it would list -V twice and max_threads with libfuse's default, not ours). */
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] MOUNTPOINT\n"
@@ -148,25 +160,47 @@ static void usage(const char *prog)
 	       "{image,tag,ref,registry}, images/<id>/ (Glance properties), registries/.\n"
 	       "Writing a file validates the value, checks images in their registry, and\n"
 	       "commits it to the store.\n\n"
-	       "deployfs options:\n"
-	       "    -o state=DIR               local store (default $XDG_DATA_HOME/deployfs)\n"
-	       "    -o registry_check=MODE     strict (default), warn or off\n"
-	       "    -o registry_mirror=HOST=URL  send requests for registry HOST to URL\n"
-	       "    -o insecure_registry=HOST[:PORT]  allow plain HTTP / unverified TLS\n"
-	       "    -o cacert=FILE             extra CA bundle\n"
-	       "    -o timeout=SECONDS         deadline of a whole system call (default 10)\n"
-	       "    -o api=URL                 apps API base URL (.../api/v1): environments,\n"
-	       "                               apps and registries come from it\n"
-	       "    -o api_token_file=FILE     its Bearer token (else $DEPLOYFS_API_TOKEN)\n"
-	       "    -o company=ID              company for registries made by mkdir\n"
-	       "    -o glance=URL              Glance v2 endpoint (http://HOST:9292): images\n"
-	       "                               come from it\n"
-	       "    -o glance_token_file=FILE  its X-Auth-Token (else $OS_TOKEN)\n"
-	       "    -o poll=SECONDS            how often the APIs are re-read (default 10)\n"
-	       "    -V, --version              print the version\n\n", prog);
-	printf("FUSE options:\n");
-	fuse_cmdline_help();
-	fuse_lowlevel_help();
+	       "Options (-o NAME[=VALUE], several comma-separated in one -o):\n"
+	       "    state=DIR                  local store; must exist when given (default\n"
+	       "                               $XDG_DATA_HOME/deployfs, else ~/.local/share/\n"
+	       "                               deployfs, created on first use)\n"
+	       "    registry_check=MODE        strict, warn or off (default strict)\n"
+	       "    registry_mirror=HOST=URL   send requests for registry HOST to URL;\n"
+	       "                               repeatable (default none)\n"
+	       "    insecure_registry=HOST[:PORT]  allow plain HTTP / unverified TLS;\n"
+	       "                               repeatable (default none)\n"
+	       "    cacert=FILE                extra CA bundle (default: system CAs only)\n"
+	       "    timeout=SECONDS            deadline of a whole system call (default 10)\n"
+	       "    api=URL                    apps API base URL (.../api/v1): environments,\n"
+	       "                               apps and registries come from it (default:\n"
+	       "                               the local store)\n"
+	       "    api_token_file=FILE        its Bearer token (default $DEPLOYFS_API_TOKEN)\n"
+	       "    company=ID                 company for registries made by mkdir (default:\n"
+	       "                               the environments' common companyIdRef)\n"
+	       "    glance=URL                 Glance v2 endpoint (http://HOST:9292): images\n"
+	       "                               come from it (default: the local store)\n"
+	       "    glance_token_file=FILE     its X-Auth-Token (default $OS_TOKEN)\n"
+	       "    poll=SECONDS               how often the APIs are re-read (default 10)\n"
+	       "    max_threads=N              FUSE worker threads (default %d)\n"
+	       "    max_idle_threads=N         idle worker threads kept (default -1: all)\n"
+	       "    clone_fd                   one /dev/fuse fd per thread (default off)\n"
+	       "    allow_other                let other users in, with default_permissions\n"
+	       "                               (default: only the mounting user and root)\n"
+	       "    allow_root                 let root in, with default_permissions (default off)\n"
+	       "    auto_unmount               unmount when the daemon dies (default off)\n"
+	       "    ro                         read-only mount: writes fail with EROFS\n"
+	       "                               (default rw)\n"
+	       "    fsname=NAME                the source findmnt shows (default: the store)\n"
+	       "    subtype=NAME               the type is fuse.NAME (default deployfs)\n\n"
+	       "Flags:\n"
+	       "    -f                         stay in the foreground\n"
+	       "    -d                         debug: also log every FUSE request (implies -f)\n"
+	       "    -s                         single-threaded\n"
+	       "    -h, --help                 print this help\n"
+	       "    -V, --version              print the version\n\n"
+	       "Logs: with -f or -d to stderr; otherwise to syslog (facility daemon,\n"
+	       "tag deployfs), under systemd the journal: journalctl -t deployfs.\n",
+	       prog, DFS_MAX_THREADS);
 }
 
 static char *default_state(void)
@@ -226,6 +260,13 @@ static int parse_config(struct opts *o, struct dfs_config *c)
 	c->state = o->state ? o->state : default_state();
 	if (!c->state) {
 		fprintf(stderr, "deployfs: no store: set -o state=DIR (or HOME)\n");
+		return -1;
+	}
+	/* only the default store is made on first use: a mistyped state=
+	 * must not mount a new empty store */
+	if (o->state && access(o->state, F_OK) < 0 && errno == ENOENT) {
+		fprintf(stderr, "deployfs: store %s does not exist; create it (mkdir -m 0700 %s) "
+			"or leave state= out for the default store\n", o->state, o->state);
 		return -1;
 	}
 	if (!o->state)
@@ -365,6 +406,25 @@ int main(int argc, char *argv[])
 	if (start_registry_client(&fs) < 0)
 		goto out_free;
 
+	/* findmnt's SOURCE is the store (as sshfs shows its host:path), the
+	 * type fuse.deployfs also when not started by mount(8) */
+	if (!o.fsname || !o.subtype) {
+		char *abs = realpath(fs.cfg.state, NULL), *mo = NULL, *opt = NULL;
+		int bad = 0;
+
+		if (!o.fsname && asprintf(&opt, "fsname=%s", abs ? abs : fs.cfg.state) >= 0) {
+			bad |= fuse_opt_add_opt_escaped(&mo, opt);
+			free(opt);
+		}
+		if (!o.subtype)
+			bad |= fuse_opt_add_opt(&mo, "subtype=deployfs");
+		if (!bad && mo)
+			bad = fuse_opt_add_arg(&args, "-o") | fuse_opt_add_arg(&args, mo);
+		free(mo);
+		free(abs);
+		if (bad)
+			goto out_free;
+	}
 	fs.se = fuse_session_new(&args, &dfs_ops, sizeof(dfs_ops), &fs);
 	if (!fs.se)
 		goto out_free;

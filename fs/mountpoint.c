@@ -87,7 +87,20 @@ int dfs_mountpoint_prepare(const char *mnt)
 	char *type;
 	int ours;
 
-	if (stat(mnt, &st) == 0 || errno != ENOTCONN)
+	if (stat(mnt, &st) == 0) {
+		/* a live FUSE mount here: mounting again would stack on it */
+		type = mount_type(mnt);
+		if (type && (strcmp(type, "fuse") == 0 || strcmp(type, "fuseblk") == 0 ||
+			     strncmp(type, "fuse.", 5) == 0)) {
+			fprintf(stderr, "deployfs: %s: already a FUSE mount (%s); unmount it first: "
+				"fusermount3 -u %s\n", mnt, type, mnt);
+			free(type);
+			return -1;
+		}
+		free(type);
+		return 0;
+	}
+	if (errno != ENOTCONN)
 		return 0;
 	type = mount_type(mnt);
 	ours = type && strcmp(type, "fuse.deployfs") == 0;

@@ -6,7 +6,9 @@
  * (every access gives ENOTCONN, "Transport endpoint is not connected").
  * A dead deployfs mount on mnt is detached (umount2 MNT_DETACH as root,
  * else fusermount3 -u -z) with a log line; a dead mount of another
- * filesystem is left alone. Returns 0 when mnt can be mounted on (or
+ * filesystem is left alone. A live FUSE mount on mnt (a deployfs, or any
+ * fuse, fuseblk or fuse.* type) is refused: mounting again would stack a
+ * second filesystem on it. Returns 0 when mnt can be mounted on (or
  * its other problems are for the mount itself to report), or -1 after
  * printing one line to stderr that says how to clear it. */
 int dfs_mountpoint_prepare(const char *mnt);

@@ -90,7 +90,7 @@ def test_help(tmp_path):
     r = run("--help")
     assert r.returncode == 0
     assert r.stdout.startswith("usage: %s [options] MOUNTPOINT\n" % BIN)
-    for opt in ("-o state=DIR", "-o registry_check=MODE", "-o timeout=SECONDS", "--version"):
+    for opt in ("state=DIR", "registry_check=MODE", "timeout=SECONDS", "--version"):
         assert opt in r.stdout
     r = run("-h", str(tmp_path))
     assert r.returncode == 0 and "usage:" in r.stdout
@@ -98,7 +98,8 @@ def test_help(tmp_path):
 
 
 @pytest.mark.parametrize("state,says", [
-    ("/proc/nope/store", "deployfs: store /proc/nope/store: No such file or directory\n"),
+    ("/proc/nope/store", "deployfs: store /proc/nope/store does not exist; create it "
+     "(mkdir -m 0700 /proc/nope/store) or leave state= out for the default store\n"),
     ("{file}", "deployfs: store {file}: Not a directory\n"),
     ("{file}/sub", "deployfs: store {file}/sub: Not a directory\n"),
 ])

@@ -121,6 +121,8 @@ def test_rmdir_removes_the_document(mount):
 
 
 def test_fresh_store_modes(make_mount, tmp_path):
+    # an explicit state= must exist (only the default store is made): empty here
+    os.makedirs(str(tmp_path / "fresh" / "state"), mode=0o755)
     m = make_mount(store=None, sub="fresh")
     assert stat.S_IMODE(os.stat(m.state).st_mode) == 0o700
     for kind in ("apps", "environments", "images", "registries", ".lock"):
