@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <poll.h>
 #include <sys/statvfs.h>
 
@@ -499,6 +500,17 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	/* .deployfs is reachable by its path but listed nowhere, as
+	 * /proc/self's hidden entries: tree walkers (cp -r, tar, grep -r,
+	 * rsync, find) would otherwise block forever on .deployfs/events */
+	if (ino == FUSE_ROOT_ID)
+		for (size_t i = 0; i < d->n; i++)
+			if (strcmp(d->e[i].name, ".deployfs") == 0) {
+				free(d->e[i].name);
+				memmove(&d->e[i], &d->e[i + 1], (d->n - i - 1) * sizeof(d->e[i]));
+				d->n--;
+				break;
+			}
 	dfs_handle_add(&d->link, dirh_free_handle);
 	fi->fh = (uintptr_t)d;
 	if (fuse_reply_open(req, fi) == -ENOENT)

@@ -357,7 +357,7 @@ def test_allow_other_lets_other_users_read_but_not_write(public_dir):
         before = m.store_snapshot()
         got = as_nobody(m.mnt)
         assert got == {
-            "ls": ["ok", [".deployfs", "environments", "images", "registries"]],
+            "ls": ["ok", ["environments", "images", "registries"]],
             "write tag": "EACCES",
             "write url": "EACCES",
             "write username": "EACCES",

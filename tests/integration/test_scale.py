@@ -52,14 +52,14 @@ def expected_apps(store):
 
 
 def expected_files(store):
-    """The files a walk finds (but .deployfs/events), counted as
+    """The files a walk finds (.deployfs is not listed), counted as
     genstore.py counts them."""
     images = load(store, "images")
     names = {}
     for i in images.values():
         names[i["name"]] = names.get(i["name"], 0) + 1
     props = sum(1 for i in images.values() for k in i if k.startswith("com."))
-    return (1 + 2 * len(load(store, "environments")) + 17 * len(load(store, "apps")) +
+    return (2 * len(load(store, "environments")) + 17 * len(load(store, "apps")) +
             21 * len(images) + props + sum(1 for c in names.values() if c == 1) +
             6 * len(load(store, "registries")))
 

@@ -9,7 +9,7 @@ from conftest import DEBIAN, PROD, WEB, read, sh
 
 
 def test_tree_top(mount):
-    assert sorted(os.listdir(mount.mnt)) == [".deployfs", "environments", "images", "registries"]
+    assert sorted(os.listdir(mount.mnt)) == ["environments", "images", "registries"]
     assert sorted(os.listdir(mount.path("environments"))) == ["prod", "staging"]
 
 
