@@ -5,7 +5,7 @@
 #   make check-unit      unit tests only
 #   make SAN=1 ...       the same under AddressSanitizer + UBSan (objects in build-san/)
 #   make check-valgrind  the daemon under valgrind, on the write-path tests
-#   make install         PREFIX=/usr/local, DESTDIR honoured
+#   make install         binary and man page; PREFIX=/usr/local, DESTDIR honoured
 #   make fuzz            libFuzzer targets (clang)
 
 VERSION   := 0.1.0
@@ -123,11 +123,12 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c
 # mount -t fuse.deployfs and /etc/fstab go through fuse3's mount.fuse3,
 # which runs `deployfs SOURCE MOUNTPOINT -o OPTIONS` from PATH.
 install: deployfs
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 deployfs $(DESTDIR)$(BINDIR)/deployfs
+	install -m 0644 man/deployfs.8 $(DESTDIR)$(MANDIR)/man8/deployfs.8
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/deployfs
+	rm -f $(DESTDIR)$(BINDIR)/deployfs $(DESTDIR)$(MANDIR)/man8/deployfs.8
 
 clean:
 	rm -rf build build-san build-fuzz deployfs
