@@ -5,13 +5,15 @@
 #   make check-unit      unit tests only
 #   make SAN=1 ...       the same under AddressSanitizer + UBSan (objects in build-san/)
 #   make check-valgrind  the daemon under valgrind, on the write-path tests
-#   make install         binary and man page; PREFIX=/usr/local, DESTDIR honoured
+#   make install         binary, man page, systemd unit; PREFIX=/usr/local, DESTDIR honoured
 #   make fuzz            libFuzzer targets (clang)
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 MANDIR    ?= $(PREFIX)/share/man
+# systemd looks in /usr/local/lib/systemd/system too; a package uses /lib/...
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
 PKGS      := fuse3 libcurl jansson
 PYTEST    ?= /usr/bin/python3 -m pytest --timeout=180
 
@@ -126,9 +128,14 @@ install: deployfs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 deployfs $(DESTDIR)$(BINDIR)/deployfs
 	install -m 0644 man/deployfs.8 $(DESTDIR)$(MANDIR)/man8/deployfs.8
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's#/usr/local/bin/deployfs#$(BINDIR)/deployfs#' contrib/deployfs@.service \
+		> $(DESTDIR)$(UNITDIR)/deployfs@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/deployfs@.service
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/deployfs $(DESTDIR)$(MANDIR)/man8/deployfs.8
+	rm -f $(DESTDIR)$(BINDIR)/deployfs $(DESTDIR)$(MANDIR)/man8/deployfs.8 \
+		$(DESTDIR)$(UNITDIR)/deployfs@.service
 
 clean:
 	rm -rf build build-san build-fuzz deployfs

@@ -25,9 +25,9 @@ def test_make_install_destdir(tmp_path):
     dest = tmp_path / "stage"
     r = make("install", "DESTDIR=%s" % dest)
     assert r.returncode == 0, r.stderr
-    files = installed(dest)
-    assert "usr/local/bin/deployfs" in files
-    assert "usr/local/share/man/man8/deployfs.8" in files
+    assert installed(dest) == ["usr/local/bin/deployfs",
+                               "usr/local/lib/systemd/system/deployfs@.service",
+                               "usr/local/share/man/man8/deployfs.8"]
     assert os.access(dest / "usr/local/bin/deployfs", os.X_OK)
     assert oct(os.stat(dest / "usr/local/share/man/man8/deployfs.8").st_mode & 0o777) == "0o644"
     r = make("uninstall", "DESTDIR=%s" % dest)
