@@ -7,6 +7,7 @@
 #   make check-valgrind  the daemon under valgrind, on the write-path tests
 #   make install         binary, man page, systemd unit; PREFIX=/usr/local, DESTDIR honoured
 #   make fuzz            libFuzzer targets (clang)
+#   make deb             build/deployfs_VERSION-1_ARCH.deb (+ -dbgsym), lintian-clean
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -133,6 +134,11 @@ install: deployfs
 		> $(DESTDIR)$(UNITDIR)/deployfs@.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/deployfs@.service
 
+# deployfs_<version>-1_<arch>.deb and its -dbgsym in build/, from a staged
+# DESTDIR (PREFIX=/usr): stripped, Depends from dpkg-shlibdeps.
+deb: deployfs
+	contrib/mkdeb.sh $(VERSION) $(abspath build)
+
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/deployfs $(DESTDIR)$(MANDIR)/man8/deployfs.8 \
 		$(DESTDIR)$(UNITDIR)/deployfs@.service
@@ -140,4 +146,4 @@ uninstall:
 clean:
 	rm -rf build build-san build-fuzz deployfs
 
-.PHONY: all deployfs check check-unit check-integration check-valgrind bench fuzz install uninstall clean
+.PHONY: all deployfs check check-unit check-integration check-valgrind bench fuzz install deb uninstall clean
