@@ -281,6 +281,12 @@ static int open_value(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_in
 			return ret;
 		/* keep the kernel's pages only if they hold what we would serve */
 		fi->keep_cache = __atomic_exchange_n(&n->seen_hash, h, __ATOMIC_RELAXED) == h;
+		/* and when they do not, its attributes (the size) may be older
+		 * too: a change made elsewhere is invalidated by the notifier,
+		 * which skips a file whose new content an open like this one has
+		 * already recorded. Attributes only: safe from inside a request. */
+		if (!fi->keep_cache && fs->se)
+			fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
 		fi->noflush = 1;
 		fi->fh = 0;
 	}
