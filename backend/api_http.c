@@ -19,7 +19,6 @@
 
 #define BACKOFF_FIRST_NS  100000000LL   /* 100 ms */
 #define BACKOFF_MAX_NS   2000000000LL   /* 2 s */
-#define WAIT_SLICE_NS      20000000LL   /* how long a wait may miss a cancel */
 
 /* After a 401: read the token file again. 1 when the token changed (the
  * request is worth retrying), else 0. */
@@ -53,7 +52,6 @@ int dfs_api_client_init(struct dfs_api_client *c, const char *base, const char *
 			const char *cacert, double timeout, struct dfs_error *err)
 {
 	size_t n = strlen(base);
-	const char *env;
 	int ret;
 
 	memset(c, 0, sizeof(*c));
@@ -72,22 +70,14 @@ int dfs_api_client_init(struct dfs_api_client *c, const char *base, const char *
 	c->timeout = timeout;
 	if (cacert && !(c->cacert = strdup(cacert)))
 		return dfs_error_set(err, ENOMEM, "out of memory");
-	if (token_file) {
-		if (!(c->token_file = strdup(token_file)))
-			return dfs_error_set(err, ENOMEM, "out of memory");
-		ret = dfs_token_read_file(token_file, "api_token_file", &c->token, err);
-		if (ret < 0)
-			return ret;
-	} else if ((env = getenv("DEPLOYFS_API_TOKEN")) && *env) {
-		if (!dfs_token_ok(env))
-			return dfs_error_set(err, EINVAL, "DEPLOYFS_API_TOKEN: not a token (one line "
-					     "of visible ASCII characters)");
-		if (!(c->token = strdup(env)))
-			return dfs_error_set(err, ENOMEM, "out of memory");
-	} else {
+	if (token_file && !(c->token_file = strdup(token_file)))
+		return dfs_error_set(err, ENOMEM, "out of memory");
+	ret = dfs_token_load(token_file, "api_token_file", "DEPLOYFS_API_TOKEN", &c->token, err);
+	if (ret < 0)
+		return ret;
+	if (!c->token)
 		log_warnx("apps API: no token (api_token_file= or DEPLOYFS_API_TOKEN); requests "
 			  "go without Authorization");
-	}
 	c->http = dfs_http_new(err);
 	return c->http ? 0 : -(err && err->code ? err->code : ENOMEM);
 }
@@ -101,25 +91,6 @@ void dfs_api_client_destroy(struct dfs_api_client *c)
 	dfs_secret_free(c->token);
 	pthread_mutex_destroy(&c->token_lock);
 	memset(c, 0, sizeof(*c));
-}
-
-/* Sleep until until_ns (monotonic), in slices: -ECANCELED at shutdown. */
-static int wait_until(int64_t until_ns, struct dfs_error *err)
-{
-	for (;;) {
-		int64_t left = until_ns - dfs_http_now_ns();
-		struct timespec ts;
-
-		if (dfs_cancelled())
-			return dfs_error_set(err, ECANCELED, "%s", DFS_CANCELLED_MSG);
-		if (left <= 0)
-			return 0;
-		if (left > WAIT_SLICE_NS)
-			left = WAIT_SLICE_NS;
-		ts.tv_sec = 0;
-		ts.tv_nsec = left;
-		nanosleep(&ts, NULL);
-	}
 }
 
 /* Send once. The Authorization header is built here and wiped after. */
@@ -218,7 +189,7 @@ int dfs_api_call(struct dfs_api_client *c, const char *method, const char *path,
 
 			if (dfs_http_now_ns() + wait < deadline_ns) {
 				dfs_http_response_release(&resp);
-				ret = wait_until(dfs_http_now_ns() + wait, err);
+				ret = dfs_sleep_until(dfs_now_ns() + wait, err);
 				if (ret < 0)
 					goto out;
 				backoff = backoff * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : backoff * 2;

@@ -102,3 +102,39 @@ void dfs_secret_free(char *s)
 		free(s);
 	}
 }
+
+int dfs_token_load(const char *file, const char *option, const char *env, char **out,
+		   struct dfs_error *err)
+{
+	const char *v;
+
+	*out = NULL;
+	if (file)
+		return dfs_token_read_file(file, option, out, err);
+	v = getenv(env);
+	if (!v || !*v)
+		return 0;
+	if (!dfs_token_ok(v))
+		return dfs_error_set(err, EINVAL, "%s: not a token (one line of visible ASCII "
+				     "characters)", env);
+	*out = strdup(v);
+	return *out ? 0 : dfs_error_set(err, ENOMEM, "out of memory");
+}
+
+int dfs_sleep_until(int64_t until_ns, struct dfs_error *err)
+{
+	for (;;) {
+		int64_t left = until_ns - dfs_now_ns();
+		struct timespec ts;
+
+		if (dfs_cancelled())
+			return dfs_error_set(err, ECANCELED, "%s", DFS_CANCELLED_MSG);
+		if (left <= 0)
+			return 0;
+		if (left > DFS_SLEEP_SLICE_NS)
+			left = DFS_SLEEP_SLICE_NS;
+		ts.tv_sec = 0;
+		ts.tv_nsec = left;
+		nanosleep(&ts, NULL);
+	}
+}

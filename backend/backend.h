@@ -85,6 +85,19 @@ int dfs_token_ok(const char *t);
  * token in *out (free it with dfs_secret_free), trailing blanks and the
  * newline dropped. 0 or -errno with err; never quotes the content. */
 int dfs_token_read_file(const char *path, const char *option, char **out, struct dfs_error *err);
+/* The token of a remote backend: read from file (named option in error
+ * lines) when given, else taken from the environment variable env. *out is
+ * a malloc'd token (dfs_secret_free), or NULL when there is none. 0 or
+ * -errno with err. */
+int dfs_token_load(const char *file, const char *option, const char *env, char **out,
+		   struct dfs_error *err);
+
+/* Sleep until until_ns (dfs_now_ns's clock) in slices of at most
+ * DFS_SLEEP_SLICE_NS: 0, or -ECANCELED with err once dfs_cancel_all() was
+ * called. */
+#define DFS_SLEEP_SLICE_NS 20000000LL
+int dfs_sleep_until(int64_t until_ns, struct dfs_error *err);
+
 /* Wipe and free a secret. Accepts NULL. */
 void dfs_secret_free(char *s);
 
