@@ -11,7 +11,7 @@ set -eu
 BUILD="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libjansson-dev"
 # the demo's local registry, and the real parts the tests use
 RUNTIME="docker-registry ca-certificates curl openssl python3"
-TESTS="python3-pytest python3-pytest-timeout vim nano emacs-nox inotify-tools skopeo apache2-utils valgrind clang tmux strace rsync lintian systemd"
+TESTS="python3-pytest python3-pytest-timeout vim nano emacs-nox inotify-tools skopeo apache2-utils valgrind clang tmux strace rsync lintian systemd golang-docker-credential-helpers pass gnupg"
 # a real OpenStack Glance on loopback (tests/tools/glance.py), tests only
 GLANCE=""
 case "${1:-}" in
