@@ -139,7 +139,7 @@ def test_help_lists_each_option_once():
     for opt in ("state", "registry_check", "registry_mirror", "insecure_registry", "cacert",
                 "timeout", "api", "api_token_file", "company", "glance", "glance_token_file",
                 "poll", "max_threads", "max_idle_threads", "clone_fd", "allow_other",
-                "allow_root", "auto_unmount", "ro", "fsname", "subtype", "-f", "-d", "-s",
+                "allow_root", "auto_unmount", "ro", "fsname", "subtype", "log", "-f", "-d", "-s",
                 "-h", "-V"):
         assert opt in names, opt
     # every option line says its default
@@ -148,5 +148,7 @@ def test_help_lists_each_option_once():
     for e in entries:
         assert "default" in e, e
     assert "(default 64)" in r.stdout
-    assert "Logs: with -f or -d to stderr; otherwise to syslog" in r.stdout
+    assert ("Logs: to log=FILE when given; else with -f or -d to stderr; otherwise to\n"
+            "syslog") in r.stdout
+    assert "~/.local/state/deployfs/deployfs.log" in r.stdout
     assert "journalctl -t deployfs" in r.stdout
