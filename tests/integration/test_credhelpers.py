@@ -19,6 +19,7 @@ import pytest
 from conftest import read
 from registry import Registry
 from seed_registry import Client, push_image
+from test_registry_check import oswrite
 
 
 @pytest.fixture(scope="module")
@@ -32,21 +33,6 @@ def basic(tmp_path_factory):
 
 def ref(reg):
     return "%s/private/app:1.0" % reg.host
-
-
-def oswrite(path, value):
-    """One write(2) of value + newline; returns 0 or the errno."""
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-    try:
-        os.write(fd, (value + "\n").encode())
-        return 0
-    except OSError as e:
-        return e.errno
-    finally:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
 
 
 def setup_helper(tmp_path, config, name, body):

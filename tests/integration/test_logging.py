@@ -121,6 +121,15 @@ class Daemon:
                                 stdin=subprocess.DEVNULL, env=env)
         self.pid = None
 
+    def check_log(self, path):
+        """path starts with the mount's line, and gets a refused write's."""
+        got = lines(path)
+        assert got[0][1] == "info" and got[0][3].startswith("mounted %s on " % self.state)
+        self.pid = int(got[0][2])
+        refuse_a_write(str(self.mnt))
+        assert wait_until(lambda: ("warning", str(self.pid), REFUSED)
+                          in [l[1:] for l in lines(path)])
+
     def stop(self):
         subprocess.run(["fusermount3", "-u", "-z", str(self.mnt)], capture_output=True)
         if self.pid:
@@ -139,12 +148,7 @@ def test_no_syslog_socket_falls_back_to_the_state_directory(tmp_path):
                               "(-o log=FILE to choose)\n" % logfile)
         assert stat.S_IMODE(os.stat(logfile).st_mode) == 0o600
         assert stat.S_IMODE(os.stat(logfile.parent).st_mode) == 0o700
-        got = lines(logfile)
-        assert got[0][1] == "info" and got[0][3].startswith("mounted %s on " % d.state)
-        d.pid = int(got[0][2])
-        refuse_a_write(str(d.mnt))
-        assert wait_until(lambda: ("warning", str(d.pid), REFUSED)
-                          in [l[1:] for l in lines(logfile)])
+        d.check_log(logfile)
     finally:
         d.stop()
 
@@ -157,12 +161,7 @@ def test_no_syslog_socket_keeps_stderr_redirected_to_a_file(tmp_path):
         d = Daemon(tmp_path, env, stderr=f)
     try:
         assert d.r.returncode == 0
-        got = lines(err)
-        assert got[0][1] == "info" and got[0][3].startswith("mounted %s on " % d.state)
-        d.pid = int(got[0][2])
-        refuse_a_write(str(d.mnt))
-        assert wait_until(lambda: ("warning", str(d.pid), REFUSED)
-                          in [l[1:] for l in lines(err)])
+        d.check_log(err)
         assert not (tmp_path / "unused").exists()
     finally:
         d.stop()
