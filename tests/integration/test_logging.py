@@ -122,8 +122,9 @@ class Daemon:
         self.pid = None
 
     def check_log(self, path):
-        """path starts with the mount's line, and gets a refused write's."""
-        got = lines(path)
+        """path starts with the mount's line, and gets a refused write's.
+        The daemon logs its mount after the starter returned: wait."""
+        got = wait_until(lambda: lines(path))
         assert got[0][1] == "info" and got[0][3].startswith("mounted %s on " % self.state)
         self.pid = int(got[0][2])
         refuse_a_write(str(self.mnt))
