@@ -304,13 +304,15 @@ static void fuse_to_log(enum fuse_log_level level, const char *fmt, va_list ap)
 
 /* Where the log goes (README, Mount options): log=FILE, else stderr with
  * -f, else syslog, else (no syslog socket) a file stderr was redirected
- * to, else a file in the user's state directory, which the user is told
- * about now, while stderr still reaches them. */
-static int open_log(const struct opts *o, const struct fuse_cmdline_opts *cmd)
+ * to, else a file in the user's state directory: then where[] names it,
+ * for the one line that tells the user once the mount is in place (a
+ * mount refused says only why). */
+static int open_log(const struct opts *o, const struct fuse_cmdline_opts *cmd,
+		    char *where, size_t wsz)
 {
-	char where[PATH_MAX];
 	int ret;
 
+	where[0] = '\0';
 	if (o->log) {
 		ret = log_to_file(o->log, cmd->debug);
 		if (ret < 0) {
@@ -321,14 +323,13 @@ static int open_log(const struct opts *o, const struct fuse_cmdline_opts *cmd)
 		log_init(1, cmd->debug);
 		return 0;
 	} else {
-		ret = log_for_daemon(cmd->debug, where, sizeof(where));
+		ret = log_for_daemon(cmd->debug, where, wsz);
 		if (ret < 0)
 			fprintf(stderr, "deployfs: no syslog socket (/dev/log) and no log file (%s): "
 				"the log is lost once deployfs detaches; use -o log=FILE\n",
 				strerror(-ret));
-		else if (where[0] == '/')
-			fprintf(stderr, "deployfs: no syslog socket (/dev/log): the log goes to %s "
-				"(-o log=FILE to choose)\n", where);
+		if (where[0] != '/')
+			where[0] = '\0';
 	}
 	if (!cmd->debug)   /* -d keeps libfuse's request trace on stderr */
 		fuse_set_log_func(fuse_to_log);
@@ -365,6 +366,7 @@ int main(int argc, char *argv[])
 	struct opts o = { 0 };
 	struct dfs_error err = { 0 };
 	struct dfs_backend *local = NULL, *api = NULL, *glance = NULL;
+	char log_where[PATH_MAX] = "";   /* the fallback log file, or "" */
 	unsigned local_kinds = (1u << DFS_KIND_COUNT) - 1;
 	int ret = 1;
 
@@ -402,7 +404,7 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	ret = 1;
-	if (open_log(&o, &cmd) < 0)
+	if (open_log(&o, &cmd, log_where, sizeof(log_where)) < 0)
 		goto out_args;
 	if (dfs_mountpoint_prepare(cmd.mountpoint) < 0)
 		goto out_args;
@@ -491,6 +493,9 @@ int main(int argc, char *argv[])
 	/* Before any thread starts: fork() keeps only the calling thread, so
 	 * a notifier or store watcher started earlier would not exist in the
 	 * daemon (and joining it at exit would hang). */
+	if (log_where[0])
+		fprintf(stderr, "deployfs: no syslog socket (/dev/log): the log goes to %s "
+			"(-o log=FILE to choose)\n", log_where);
 	fuse_daemonize(cmd.foreground);
 	fs.notifier = dfs_notifier_new(fs.se);
 	if (!fs.notifier || dfs_model_watch(fs.model) < 0) {

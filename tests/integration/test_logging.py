@@ -166,3 +166,17 @@ def test_no_syslog_socket_keeps_stderr_redirected_to_a_file(tmp_path):
         assert not (tmp_path / "unused").exists()
     finally:
         d.stop()
+
+
+@pytest.mark.skipif(syslog_listens(), reason="a syslog daemon listens on /dev/log here")
+def test_a_refused_mount_says_only_why(tmp_path):
+    """Where the log would have gone is said once the mount is in place;
+    a mount refused prints its one line and nothing else."""
+    typo = tmp_path / "no-such-store"
+    (tmp_path / "mnt").mkdir()
+    r = subprocess.run([BIN, "-o", "state=%s" % typo, str(tmp_path / "mnt")],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                       env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / "xdg")))
+    assert r.returncode == 1
+    assert r.stderr == ("deployfs: store %s does not exist; create it (mkdir -m 0700 %s) or "
+                        "leave state= out for the default store\n" % (typo, typo))
