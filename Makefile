@@ -61,8 +61,9 @@ $(BUILD)/%.o: %.c
 # names it in UNIT_EXTRA_test_X.
 UNIT_COMMON := $(BUILD)/backend/error.o $(BUILD)/backend/log.o
 UNIT_EXTRA_test_registry := $(BUILD)/backend/http.o $(BUILD)/backend/reference.o \
-                            $(BUILD)/backend/dockercfg.o $(BUILD)/backend/sha256.o \
+                            $(BUILD)/backend/dockercfg.o $(BUILD)/backend/credhelper.o $(BUILD)/backend/sha256.o \
                             $(BUILD)/backend/registry_auth.o $(BUILD)/backend/registry_endpoint.o
+UNIT_EXTRA_test_credhelper := $(BUILD)/backend/dockercfg.o
 UNIT_EXTRA_test_local := $(BUILD)/backend/jsonpatch.o $(BUILD)/backend/validate.o \
                          $(BUILD)/backend/storedoc.o $(BUILD)/backend/reference.o
 UNIT_EXTRA_test_api := $(BUILD)/backend/api_wire.o $(BUILD)/backend/api_http.o \

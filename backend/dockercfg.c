@@ -1,5 +1,7 @@
-/* dockercfg.c - read "auths" of docker's config.json for one registry. */
+/* dockercfg.c - credentials for one registry from docker's config.json:
+ * its credential helper, else its "auths" entry. */
 #include "dockercfg.h"
+#include "credhelper.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -257,10 +259,49 @@ oom:
 	return dfs_error_set(err, ENOMEM, "out of memory reading %s", path);
 }
 
-int dfs_dockercfg_lookup(const char *config_dir, const char *host,
+/* The server address docker hands a helper and keys credHelpers by:
+ * Docker Hub's historical URL, else host[:port] as asked. */
+static const char *server_address(const char *host)
+{
+	return strcmp(dfs_dockercfg_normal_host(host), "docker.io") == 0 ?
+	       "https://index.docker.io/v1/" : host;
+}
+
+/* docker's order (cli/config/configfile: getConfiguredCredentialStore):
+ * credHelpers[server] wins, then credsStore; "auths" only when neither is
+ * set. credHelpers is matched like "auths": the exact key, then any key
+ * naming the same host. Borrowed from root; NULL for none. */
+static const char *pick_helper(json_t *root, const char *host, const char **from)
+{
+	json_t *helpers = json_object_get(root, "credHelpers"), *v;
+	const char *want = dfs_dockercfg_normal_host(host), *key, *s;
+	char kh[512];
+
+	if (json_is_object(helpers)) {
+		*from = "credHelpers";
+		s = json_string_value(json_object_get(helpers, server_address(host)));
+		if (s && *s)
+			return s;
+		s = json_string_value(json_object_get(helpers, host));
+		if (s && *s)
+			return s;
+		json_object_foreach(helpers, key, v) {
+			key_host(key, kh, sizeof(kh));
+			s = json_string_value(v);
+			if (s && *s && strcasecmp(kh, want) == 0)
+				return s;
+		}
+	}
+	*from = "credsStore";
+	s = json_string_value(json_object_get(root, "credsStore"));
+	return s && *s ? s : NULL;
+}
+
+int dfs_dockercfg_lookup(const char *config_dir, const char *host, int64_t deadline_ns,
 			 struct dfs_docker_cred *out, struct dfs_error *err)
 {
-	char path[PATH_MAX], *buf = NULL;
+	char path[PATH_MAX], *buf = NULL, *helper = NULL;
+	const char *from = NULL, *h;
 	size_t len = 0;
 	json_error_t jerr;
 	json_t *root, *entry;
@@ -282,6 +323,20 @@ int dfs_dockercfg_lookup(const char *config_dir, const char *host,
 		/* not jerr.text: it quotes the text near the error, a secret maybe */
 		return dfs_error_set(err, EINVAL, "docker config %s is not JSON (line %d)",
 				     path, jerr.line);
+	h = pick_helper(root, host, &from);
+	if (h) {
+		helper = strdup(h);
+		json_decref(root);
+		if (!helper)
+			return dfs_error_set(err, ENOMEM, "out of memory");
+		/* the helper runs without the file held open or parsed */
+		ret = dfs_credhelper_get(helper, server_address(host), deadline_ns, out, err);
+		if (ret == -EINVAL)
+			ret = dfs_error_set(err, EINVAL, "docker config %s: %s \"%.64s\" is not a "
+					    "plain helper name", path, from, helper);
+		free(helper);
+		return ret;
+	}
 	entry = json_object_get(root, "auths");
 	entry = json_is_object(entry) ? find_entry(entry, host) : NULL;
 	if (!entry)

@@ -181,10 +181,9 @@ int dfs_registry_check(struct dfs_registry_client *c, const struct dfs_reference
 	ret = dfs_registry_resolve_endpoint(&k, err);
 	if (ret < 0)
 		return ret;
-	if (dfs_registry_pick_creds(&k, creds) < 0) {
-		ret = dfs_error_set(err, ENOMEM, "out of memory");
+	ret = dfs_registry_pick_creds(&k, creds, err);
+	if (ret < 0)
 		goto out;
-	}
 	cached = dfs_registry_auth_get(c, k.base, k.scope, k.who, &authz);
 	basic = cached && !authz;
 

@@ -217,9 +217,12 @@ int dfs_registry_have_creds(const struct dfs_registry_ctx *k)
 }
 
 /* A broken docker config is logged, not failed: a public image still
- * passes anonymously. A mirror gets its own docker config entry, never the
- * mirrored registry's: those would leak to a third party. */
-int dfs_registry_pick_creds(struct dfs_registry_ctx *k, const struct dfs_registry_creds *creds)
+ * passes anonymously. A failing credential helper fails the check, as it
+ * does docker's pull: taking it for "no credentials" would hide it. A
+ * mirror gets its own docker config entry, never the mirrored registry's:
+ * those would leak to a third party. */
+int dfs_registry_pick_creds(struct dfs_registry_ctx *k, const struct dfs_registry_creds *creds,
+			    struct dfs_error *err)
 {
 	struct dfs_error e = { 0 };
 	const char *key;
@@ -232,7 +235,9 @@ int dfs_registry_pick_creds(struct dfs_registry_ctx *k, const struct dfs_registr
 		k->pass = creds->token ? NULL : creds->password;
 	} else {
 		key = k->mirrored ? k->authority : k->ref->domain;
-		ret = dfs_dockercfg_lookup(k->c->docker_config_dir, key, &k->dc, &e);
+		ret = dfs_dockercfg_lookup(k->c->docker_config_dir, key, k->deadline, &k->dc, &e);
+		if (ret == -EACCES || ret == -ETIMEDOUT || ret == -ECANCELED)
+			return dfs_error_set(err, -ret, "%s", e.msg);
 		if (ret < 0 && ret != -ENOENT)
 			log_warnx("%s; checking %s without credentials", e.msg, k->image);
 		k->user = k->dc.username;
@@ -245,7 +250,7 @@ int dfs_registry_pick_creds(struct dfs_registry_ctx *k, const struct dfs_registr
 	    (k->token ? strlen(k->token) : 0);
 	k->who = malloc(n);
 	if (!k->who)
-		return -ENOMEM;
+		return dfs_error_set(err, ENOMEM, "out of memory");
 	snprintf(k->who, n, "%c%s\n%s\n%s", dfs_registry_have_creds(k) ? 'c' : 'a',
 		 k->user ? k->user : "", k->pass ? k->pass : "", k->token ? k->token : "");
 	return 0;

@@ -174,11 +174,15 @@ int dfs_registry_object_check(const struct dfs_registry_ctx *k,
 /* Set k's credentials: the caller's creds when they hold some (a token wins
  * over a password), else the docker config's for the endpoint (a mirror's
  * own, never the mirrored registry's); a broken docker config is logged and
- * the check goes anonymous. Sets k->who. Needs the endpoint resolved and,
- * for creds, dfs_registry_object_check passed.
- * Returns 0 or -ENOMEM (no err: the caller words the line); either way,
- * release with dfs_registry_creds_release. */
-int dfs_registry_pick_creds(struct dfs_registry_ctx *k, const struct dfs_registry_creds *creds);
+ * the check goes anonymous; a docker credential helper that fails
+ * (dockercfg.h) fails the check. Sets k->who. Needs the endpoint resolved
+ * and, for creds, dfs_registry_object_check passed; the helper runs until
+ * k->deadline at most.
+ * Returns 0, -EACCES / -ETIMEDOUT / -ECANCELED (a failing helper: err
+ * names it and the host) or -ENOMEM; either way, release with
+ * dfs_registry_creds_release. */
+int dfs_registry_pick_creds(struct dfs_registry_ctx *k, const struct dfs_registry_creds *creds,
+			    struct dfs_error *err);
 
 /* Wipe and free what dfs_registry_pick_creds set. Accepts a k it never saw. */
 void dfs_registry_creds_release(struct dfs_registry_ctx *k);

@@ -1,6 +1,8 @@
 #!/bin/sh
 # deployfs on its embedded default, with nothing to set up:
-#   contrib/demo.sh        install what is missing, build, seed a demo store
+#   contrib/demo.sh        install what the demo needs and is missing (build
+#                          and runtime: contrib/install-deps.sh without
+#                          --tests), build, seed a demo store
 #                          and a local registry, mount on /tmp/deployfs-demo/mnt
 #   contrib/demo.sh api    the same demo data through a local apps API
 #                          (tests/tools/apps_api.py, seeded from the demo
@@ -68,9 +70,12 @@ rm -rf "$DEMO/state" "$DEMO/registry" "$DEMO/api" "$DEMO/glance"
 cp -r examples/demo-store "$DEMO/state"
 printf '%s\n' "$DEMO" > "$LAST"
 url=$($PY contrib/demo_registry.py start "$DEMO/registry")
+# the daemon's log, where the demo's user finds it whatever the machine
+# (no syslog in a container)
+LOG=$DEMO/deployfs.log
 
 if [ "$mode" = start ]; then
-	./deployfs -o "state=$DEMO/state,registry_check=strict" \
+	./deployfs -o "state=$DEMO/state,registry_check=strict,log=$LOG" \
 		-o "registry_mirror=docker.io=$url,registry_mirror=ghcr.io=$url" \
 		-o "registry_mirror=registry.acme.example=$url" "$MNT"
 	where="store: $DEMO/state, registry: $url"
@@ -78,14 +83,14 @@ elif [ "$mode" = glance ]; then
 	glance=$($PY tests/tools/glance.py start "$DEMO/glance")
 	$PY tests/tools/glance.py seed "$DEMO/glance" >/dev/null
 	# environments and apps from the store, images from Glance
-	./deployfs -o "glance=$glance,state=$DEMO/state,registry_check=strict" \
+	./deployfs -o "glance=$glance,state=$DEMO/state,registry_check=strict,log=$LOG" \
 		-o "registry_mirror=docker.io=$url,registry_mirror=ghcr.io=$url" \
 		-o "registry_mirror=registry.acme.example=$url" "$MNT"
 	where="Glance: $glance, store: $DEMO/state, registry: $url"
 else
 	api=$($PY contrib/demo_api.py start "$DEMO/api" "$url")
 	# images still come from the store; the token only from its file
-	./deployfs -o "api=$api,api_token_file=$DEMO/api/token,state=$DEMO/state" \
+	./deployfs -o "api=$api,api_token_file=$DEMO/api/token,state=$DEMO/state,log=$LOG" \
 		-o "registry_check=strict" \
 		-o "registry_mirror=docker.io=$url,registry_mirror=ghcr.io=$url" \
 		-o "registry_mirror=registry.acme.example=$url" "$MNT"
@@ -93,6 +98,12 @@ else
 fi
 
 web=$MNT/environments/prod/apps/web
+# the stop command names the demo's folder, so it stops this demo whatever
+# was started since
+case "$DEMO" in
+*[!A-Za-z0-9_./-]*) demo_q="'$(printf '%s' "$DEMO" | sed "s/'/'\\\\''/g")'" ;;
+*) demo_q=$DEMO ;;
+esac
 cat <<MSG
 deployfs is mounted on $MNT ($where).
 Try:
@@ -101,5 +112,6 @@ Try:
   echo 9.9 > $web/tag; cat $web/error
   vim $web/tag
   ls $MNT/images/by-name/
-Stop it with: $0 stop
+Its log: $LOG
+Stop it with: DEPLOYFS_DEMO=$demo_q $0 stop
 MSG

@@ -1,30 +1,50 @@
 #!/bin/sh
-# Install the Debian packages deployfs needs to build, run its demo and run
-# every test. Idempotent: installs only what is missing. Run as root.
-#   contrib/install-deps.sh           build, demo and test packages
-#   contrib/install-deps.sh --glance  also glance-api, for the tests against
-#                                     a real Glance (tests/tools/glance.py);
-#                                     ~200 packages, 1-2 minutes: only asked
-#                                     for by contrib/test.sh
+# Install the Debian packages deployfs needs. Idempotent: installs only
+# what is missing. Run as root.
+#   contrib/install-deps.sh                  build and run: what contrib/demo.sh
+#                                            needs (compiler, libraries, fuse3,
+#                                            the demo's local registry)
+#   contrib/install-deps.sh --tests          also what the tests use (clang,
+#                                            valgrind, editors, skopeo, lintian,
+#                                            credential helpers...): for
+#                                            contrib/test.sh
+#   contrib/install-deps.sh --glance         also glance-api (a real OpenStack
+#                                            Glance on loopback, for
+#                                            `contrib/demo.sh glance` and the
+#                                            tests; ~200 packages, 1-2 minutes)
+#   contrib/install-deps.sh --list [...]     print the packages those options
+#                                            name, one a line; install nothing
 set -eu
 
-BUILD="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libjansson-dev"
-# the demo's local registry, and the real parts the tests use
-RUNTIME="docker-registry ca-certificates curl openssl python3"
-TESTS="python3-pytest python3-pytest-timeout vim nano emacs-nox inotify-tools skopeo apache2-utils valgrind clang tmux strace rsync lintian systemd"
-# a real OpenStack Glance on loopback (tests/tools/glance.py), tests only
-GLANCE=""
-case "${1:-}" in
---glance) GLANCE="glance-api" ;;
-"") ;;
-*)
-	echo "usage: $0 [--glance]" >&2
-	exit 2
-	;;
-esac
+# build, and run the daemon
+BUILD="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libjansson-dev ca-certificates"
+# the demo: its local registry and the Python scripts that start and seed it
+DEMO="docker-registry python3"
+# the tests: runner, editors and tools they drive, sanitizers and valgrind,
+# TLS and htpasswd registries, skopeo, packaging checks, credential helpers
+TESTS="python3-pytest python3-pytest-timeout curl openssl vim nano emacs-nox inotify-tools skopeo apache2-utils valgrind clang tmux strace rsync lintian systemd golang-docker-credential-helpers pass gnupg"
+GLANCE="glance-api"
+
+want="$BUILD $DEMO"
+list=0
+for arg in "$@"; do
+	case "$arg" in
+	--tests) want="$want $TESTS" ;;
+	--glance) want="$want $GLANCE" ;;
+	--list) list=1 ;;
+	*)
+		echo "usage: $0 [--tests] [--glance] [--list]" >&2
+		exit 2
+		;;
+	esac
+done
+if [ "$list" = 1 ]; then
+	printf '%s\n' $want
+	exit 0
+fi
 
 missing=""
-for p in $BUILD $RUNTIME $TESTS $GLANCE; do
+for p in $want; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0

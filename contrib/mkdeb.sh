@@ -72,6 +72,7 @@ Architecture: $ARCH
 Maintainer: $MAINTAINER
 Installed-Size: $(size "$STAGE")
 Depends: $shlibs, fuse3
+Suggests: golang-docker-credential-helpers
 Section: admin
 Priority: optional
 Description: FUSE filesystem that mounts deployment state as files

@@ -5,7 +5,7 @@
 # write-path tests with the daemon under valgrind. Run as root.
 set -eu
 cd "$(dirname "$0")/.."
-contrib/install-deps.sh --glance
+contrib/install-deps.sh --tests --glance
 make -j2
 make check
 make SAN=1 -j2 check

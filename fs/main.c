@@ -18,7 +18,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <fuse_log.h>
 #include <fuse_lowlevel.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@
 
 struct opts {
 	char *state, *api, *api_token_file, *glance, *glance_token_file, *cacert, *company;
+	char *log;
 	char *registry_check;
 	double timeout, poll;
 	int show_help, show_version;
@@ -61,6 +64,7 @@ static const struct fuse_opt dfs_opts[] = {
 	OPT("registry_check=%s", registry_check),
 	OPT("timeout=%lf", timeout),
 	OPT("poll=%lf", poll),
+	OPT("log=%s", log),
 	FUSE_OPT_KEY("registry_mirror=", KEY_MIRROR),
 	FUSE_OPT_KEY("insecure_registry=", KEY_INSECURE),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -145,6 +149,7 @@ static void free_opts(struct opts *o)
 	free(o->cacert);
 	free(o->company);
 	free(o->registry_check);
+	free(o->log);
 	free_list(o->nonopt, (size_t)o->n_nonopt);
 	free_list(o->mirrors, o->n_mirrors);
 	free_list(o->insecure, o->n_insecure);
@@ -181,6 +186,8 @@ static void usage(const char *prog)
 	       "                               come from it (default: the local store)\n"
 	       "    glance_token_file=FILE     its X-Auth-Token (default $OS_TOKEN)\n"
 	       "    poll=SECONDS               how often the APIs are re-read (default 10)\n"
+	       "    log=FILE                   append the log to FILE, created 0600\n"
+	       "                               (default: see Logs below)\n"
 	       "    max_threads=N              FUSE worker threads (default %d)\n"
 	       "    max_idle_threads=N         idle worker threads kept (default -1: all)\n"
 	       "    clone_fd                   one /dev/fuse fd per thread (default off)\n"
@@ -198,8 +205,12 @@ static void usage(const char *prog)
 	       "    -s                         single-threaded\n"
 	       "    -h, --help                 print this help\n"
 	       "    -V, --version              print the version\n\n"
-	       "Logs: with -f or -d to stderr; otherwise to syslog (facility daemon,\n"
-	       "tag deployfs), under systemd the journal: journalctl -t deployfs.\n",
+	       "Logs: to log=FILE when given; else with -f or -d to stderr; otherwise to\n"
+	       "syslog (facility daemon, tag deployfs), under systemd the journal:\n"
+	       "journalctl -t deployfs. With no syslog socket (/dev/log): to stderr when\n"
+	       "it is a file (2>>FILE), else to $XDG_STATE_HOME/deployfs/deployfs.log\n"
+	       "(default ~/.local/state/deployfs/deployfs.log), and the mount says so.\n"
+	       "Lines in a file or on stderr: UTC time, level, deployfs[PID], message.\n",
 	       prog, DFS_MAX_THREADS);
 }
 
@@ -280,6 +291,51 @@ static int parse_config(struct opts *o, struct dfs_config *c)
 	return 0;
 }
 
+/* libfuse's own messages, into the same log (after the detach, its
+ * default, stderr, is /dev/null) */
+static void fuse_to_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char text[1024];
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	log_line(level <= FUSE_LOG_ERR ? "error" : level <= FUSE_LOG_WARNING ? "warning" :
+		 level <= FUSE_LOG_INFO ? "info" : "debug", text);
+}
+
+/* Where the log goes (README, Mount options): log=FILE, else stderr with
+ * -f, else syslog, else (no syslog socket) a file stderr was redirected
+ * to, else a file in the user's state directory: then where[] names it,
+ * for the one line that tells the user once the mount is in place (a
+ * mount refused says only why). */
+static int open_log(const struct opts *o, const struct fuse_cmdline_opts *cmd,
+		    char *where, size_t wsz)
+{
+	int ret;
+
+	where[0] = '\0';
+	if (o->log) {
+		ret = log_to_file(o->log, cmd->debug);
+		if (ret < 0) {
+			fprintf(stderr, "deployfs: log=%s: %s\n", o->log, strerror(-ret));
+			return -1;
+		}
+	} else if (cmd->foreground) {
+		log_init(1, cmd->debug);
+		return 0;
+	} else {
+		ret = log_for_daemon(cmd->debug, where, wsz);
+		if (ret < 0)
+			fprintf(stderr, "deployfs: no syslog socket (/dev/log) and no log file (%s): "
+				"the log is lost once deployfs detaches; use -o log=FILE\n",
+				strerror(-ret));
+		if (where[0] != '/')
+			where[0] = '\0';
+	}
+	if (!cmd->debug)   /* -d keeps libfuse's request trace on stderr */
+		fuse_set_log_func(fuse_to_log);
+	return 0;
+}
+
 static int start_registry_client(struct dfs_fs *fs)
 {
 	struct dfs_registry_opts ro = {
@@ -310,6 +366,7 @@ int main(int argc, char *argv[])
 	struct opts o = { 0 };
 	struct dfs_error err = { 0 };
 	struct dfs_backend *local = NULL, *api = NULL, *glance = NULL;
+	char log_where[PATH_MAX] = "";   /* the fallback log file, or "" */
 	unsigned local_kinds = (1u << DFS_KIND_COUNT) - 1;
 	int ret = 1;
 
@@ -347,7 +404,8 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	ret = 1;
-	log_init(cmd.foreground, cmd.debug);
+	if (open_log(&o, &cmd, log_where, sizeof(log_where)) < 0)
+		goto out_args;
 	if (dfs_mountpoint_prepare(cmd.mountpoint) < 0)
 		goto out_args;
 	if (parse_config(&o, &fs.cfg) < 0)
@@ -435,6 +493,9 @@ int main(int argc, char *argv[])
 	/* Before any thread starts: fork() keeps only the calling thread, so
 	 * a notifier or store watcher started earlier would not exist in the
 	 * daemon (and joining it at exit would hang). */
+	if (log_where[0])
+		fprintf(stderr, "deployfs: no syslog socket (/dev/log): the log goes to %s "
+			"(-o log=FILE to choose)\n", log_where);
 	fuse_daemonize(cmd.foreground);
 	fs.notifier = dfs_notifier_new(fs.se);
 	if (!fs.notifier || dfs_model_watch(fs.model) < 0) {

@@ -31,6 +31,11 @@ REGISTRY = "880e8400-e29b-41d4-a716-446655440003"
 DEBIAN = "e7db3b45-8db7-47ad-8109-3fb55c2c24fd"
 
 
+# what log lines start with on stderr or in a log= file
+LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+                        r"(?:debug|info|warning|error) deployfs\[\d+\]: ", re.M)
+
+
 def wait_for_mount(path, proc, timeout=10.0):
     """Wait until path is a mount point (st_dev differs from its parent)."""
     parent = os.stat(os.path.dirname(path)).st_dev
@@ -122,9 +127,13 @@ class Mount:
             self.logf.close()
         return self.proc.returncode if self.proc else None
 
-    def log(self):
+    def log(self, raw=False):
+        """The daemon's stderr; its log lines with their time, level and
+        pid ("2026-12-02T14:06:52.897Z warning deployfs[1234]: text")
+        shortened to "deployfs: text", unless raw."""
         with open(self.logpath, errors="replace") as f:
-            return f.read()
+            text = f.read()
+        return text if raw else LOG_PREFIX.sub("deployfs: ", text)
 
     def sanitizer_reports(self):
         """Lines of the log where ASan or UBSan (a `make SAN=1` build) or valgrind spoke."""

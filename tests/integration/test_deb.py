@@ -49,6 +49,9 @@ def test_contents(debs):
     ctl = run("dpkg-deb", "-f", main, "Depends").stdout.strip()
     deps = [d.split()[0] for d in ctl.split(", ")]
     assert sorted(deps) == ["fuse3", "libc6", "libcurl4", "libfuse3-3", "libjansson4"], ctl
+    # the docker credential helpers the registry check runs (credsStore)
+    assert run("dpkg-deb", "-f", main, "Suggests").stdout.strip() == \
+        "golang-docker-credential-helpers"
 
 
 def test_stripped_with_debug_split(debs, tmp_path):

@@ -46,6 +46,9 @@ def test_demo_api_then_stop(tmp_path):
         started = True
         assert r.returncode == 0, r.stdout + r.stderr
         assert "deployfs is mounted on %s" % mnt in r.stdout
+        # the stop command names the folder this demo used
+        assert "\nStop it with: DEPLOYFS_DEMO=%s %s stop\n" % (d, DEMO_SH) in r.stdout
+        assert "\nIts log: %s/deployfs.log\n" % d in r.stdout
         assert mounted(mnt)
         api_dir = os.path.join(d, "api")
         token = read(os.path.join(api_dir, "token")).strip()
@@ -76,6 +79,9 @@ def test_demo_api_then_stop(tmp_path):
         w = sh("echo 9.9 > %s/tag" % web)
         assert w.returncode == 1
         assert "not found in registry docker.io" in read(os.path.join(web, "error"))
+        # and its line is in the demo's log, whatever the machine's syslog
+        assert wait_until(lambda: "/tag: image nginx:9.9 not found in registry docker.io"
+                          in read(os.path.join(d, "deployfs.log")))
 
         # stop: neither the mode nor DEPLOYFS_DEMO repeated
         plain = {k: v for k, v in os.environ.items() if k != "DEPLOYFS_DEMO"}
@@ -128,16 +134,50 @@ def test_demo_glance_then_stop(tmp_path):
         assert read(os.path.join(mnt, "environments", "prod", "apps", "web", "tag")) == \
             "1.25-alpine\n"
 
-        r = demo("stop", env={k: v for k, v in os.environ.items() if k != "DEPLOYFS_DEMO"},
-                 timeout=60)
+        # the stop command it printed, run as printed, by another shell
+        # that has no DEPLOYFS_DEMO, after another demo folder was recorded
+        (stop,) = [l[len("Stop it with: "):] for l in r.stdout.splitlines()
+                   if l.startswith("Stop it with: ")]
+        assert stop == "DEPLOYFS_DEMO=%s %s stop" % (d, DEMO_SH)
+        with open(LAST, "w") as f:
+            f.write("/tmp/deployfs-demo-elsewhere\n")
+        r = subprocess.run(["sh", "-c", stop], capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL,
+                           env={k: v for k, v in os.environ.items() if k != "DEPLOYFS_DEMO"})
         started = False
         assert r.returncode == 0, r.stdout + r.stderr
         assert not mounted(mnt)
         assert wait_until(lambda: not daemons_on(mnt), timeout=10), daemons_on(mnt)
         assert not pid_alive(glance_pid, "glance-api")
+        assert "deployfs demo stopped (%s)" % d in r.stdout
+        os.unlink(LAST)
     finally:
         if started:
             demo("stop", env=env, timeout=60)
         if saved is not None and not os.path.exists(LAST):
             with open(LAST, "w") as f:
                 f.write(saved)
+
+
+def test_demo_installs_build_and_runtime_only():
+    """contrib/demo.sh asks install-deps.sh for the build and runtime set;
+    the tests' tools (compilers for sanitizers, valgrind, editors, ...) are
+    only in --tests, which contrib/test.sh asks for."""
+    def listed(*args):
+        r = subprocess.run([os.path.join(TOP, "contrib", "install-deps.sh"), "--list", *args],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return set(r.stdout.split())
+
+    demo_set = listed()
+    assert {"build-essential", "libfuse3-dev", "fuse3", "docker-registry", "python3"} <= demo_set
+    tests_only = {"clang", "valgrind", "emacs-nox", "vim", "nano", "python3-pytest", "lintian",
+                  "skopeo", "glance-api", "golang-docker-credential-helpers"}
+    assert not demo_set & tests_only
+    assert tests_only - {"glance-api"} <= listed("--tests")
+    assert listed("--glance") == demo_set | {"glance-api"}
+    with open(DEMO_SH) as f:
+        calls = [l.strip() for l in f if "install-deps.sh" in l and not l.lstrip().startswith("#")]
+    assert calls and all("--tests" not in c for c in calls), calls
+    with open(os.path.join(TOP, "contrib", "test.sh")) as f:
+        assert "contrib/install-deps.sh --tests --glance\n" in f.read()

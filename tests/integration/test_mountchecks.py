@@ -4,11 +4,12 @@ findmnt shows, fstab through util-linux mount -T, -o ro, --help."""
 import errno
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
 
-from conftest import BIN, Mount, check_sanitizers, oserror, read, wait_until
+from conftest import BIN, TOP, Mount, check_sanitizers, oserror, read, wait_until
 
 
 def mounted(path):
@@ -139,7 +140,7 @@ def test_help_lists_each_option_once():
     for opt in ("state", "registry_check", "registry_mirror", "insecure_registry", "cacert",
                 "timeout", "api", "api_token_file", "company", "glance", "glance_token_file",
                 "poll", "max_threads", "max_idle_threads", "clone_fd", "allow_other",
-                "allow_root", "auto_unmount", "ro", "fsname", "subtype", "-f", "-d", "-s",
+                "allow_root", "auto_unmount", "ro", "fsname", "subtype", "log", "-f", "-d", "-s",
                 "-h", "-V"):
         assert opt in names, opt
     # every option line says its default
@@ -148,5 +149,42 @@ def test_help_lists_each_option_once():
     for e in entries:
         assert "default" in e, e
     assert "(default 64)" in r.stdout
-    assert "Logs: with -f or -d to stderr; otherwise to syslog" in r.stdout
+    assert ("Logs: to log=FILE when given; else with -f or -d to stderr; otherwise to\n"
+            "syslog") in r.stdout
+    assert "~/.local/state/deployfs/deployfs.log" in r.stdout
     assert "journalctl -t deployfs" in r.stdout
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="util-linux unshare is not installed")
+def test_fstab_finds_the_binary_make_install_put_in_usr_local(tmp_path):
+    """After `make install` with the default PREFIX, a fstab line of type
+    fuse.deployfs works: mount(8) runs mount.fuse3 with its own PATH, which
+    has /usr/local/bin. The install goes to a DESTDIR, bind-mounted on
+    /usr/local/bin in a private mount namespace: the machine's own
+    /usr/local is never touched, and the mount stays in that namespace."""
+    stage = tmp_path / "stage"
+    r = subprocess.run(["make", "-s", "-C", TOP, "install", "DESTDIR=%s" % stage],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    m = Mount(tmp_path)          # only for its store copy and mount point
+    fstab = tmp_path / "fstab"
+    fstab.write_text("%s %s fuse.deployfs registry_check=off,noauto,_netdev,"
+                     "x-systemd.automount,x-systemd.mount-timeout=30 0 0\n" % (m.state, m.mnt))
+    script = """set -e
+mount --bind "$1/usr/local/bin" /usr/local/bin
+PATH=/usr/bin:/bin mount -T "$2" "$3"
+findmnt -n -o SOURCE,FSTYPE --raw --mountpoint "$3"
+cat "$3/environments/prod/apps/web/tag"
+umount "$3"
+"""
+    out = tmp_path / "out"
+    with open(out, "w") as f:   # a file, never a pipe the daemon would hold
+        r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            script, "sh", str(stage), str(fstab), m.mnt],
+                           stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                           timeout=60)
+    text = out.read_text()
+    assert r.returncode == 0, text
+    lines = [l for l in text.splitlines() if not l.startswith("20")]   # not log lines
+    assert lines == ["%s fuse.deployfs" % m.state, "1.25-alpine"], text
+    assert not mounted(m.mnt)

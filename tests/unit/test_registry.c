@@ -307,7 +307,7 @@ static void lookup(const char *host, int ret, const char *user, const char *pass
 	struct dfs_docker_cred c;
 	struct dfs_error err = { 0 };
 
-	CHECK_INT(dfs_dockercfg_lookup(tmpdir, host, &c, &err), ret);
+	CHECK_INT(dfs_dockercfg_lookup(tmpdir, host, 0, &c, &err), ret);
 	if (ret == 0) {
 		CHECK_STR(c.username ? c.username : "", user ? user : "");
 		CHECK_STR(c.password ? c.password : "", pass ? pass : "");
@@ -367,7 +367,7 @@ static void test_dockercfg(void)
 		struct dfs_docker_cred c;
 
 		setenv("DOCKER_CONFIG", tmpdir, 1);
-		CHECK_INT(dfs_dockercfg_lookup(NULL, "env.example", &c, NULL), 0);
+		CHECK_INT(dfs_dockercfg_lookup(NULL, "env.example", 0, &c, NULL), 0);
 		CHECK_STR(c.username ? c.username : "", "e");
 		dfs_docker_cred_clear(&c);
 		unsetenv("DOCKER_CONFIG");
