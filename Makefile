@@ -1,4 +1,4 @@
-# deployfs - plain GNU make, pkg-config for fuse3, libcurl and jansson.
+# deployfs - plain GNU make, pkg-config for fuse3, libcurl, jansson and libcrypto.
 #
 #   make                 build ./deployfs
 #   make check           unit tests, then integration tests (needs root, /dev/fuse)
@@ -15,7 +15,7 @@ BINDIR    ?= $(PREFIX)/bin
 MANDIR    ?= $(PREFIX)/share/man
 # systemd looks in /usr/local/lib/systemd/system too; a package uses /lib/...
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
-PKGS      := fuse3 libcurl jansson
+PKGS      := fuse3 libcurl jansson libcrypto
 PYTEST    ?= /usr/bin/python3 -m pytest --timeout=180
 
 CC        ?= cc

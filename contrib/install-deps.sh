@@ -8,7 +8,7 @@
 #                                     for by contrib/test.sh
 set -eu
 
-BUILD="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libjansson-dev"
+BUILD="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libjansson-dev libssl-dev"
 # the demo's local registry, and the real parts the tests use
 RUNTIME="docker-registry ca-certificates curl openssl python3"
 TESTS="python3-pytest python3-pytest-timeout vim nano emacs-nox inotify-tools skopeo apache2-utils valgrind clang tmux strace rsync lintian systemd"
