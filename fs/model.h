@@ -88,12 +88,19 @@ struct dfs_obj *dfs_model_names_added(struct dfs_model *m, enum dfs_kind k, cons
 int dfs_obj_wlock(struct dfs_obj *o, int64_t deadline_ns, struct dfs_error *err);
 void dfs_obj_wunlock(struct dfs_obj *o);
 
-/* obj->wlock held, model lock not held. Send patch to the backend; on
- * success the object holds the backend's new document, its error is
- * cleared and the change callback runs (origin "mount"). On failure nothing
- * changes and err says why. */
-int dfs_model_patch(struct dfs_model *m, struct dfs_obj *o, const json_t *patch,
-		    int64_t deadline_ns, struct dfs_error *err);
+/* obj->wlock held, model lock not held. One write's outcome as one model
+ * update: patch goes to the backend (an empty patch is nothing to change:
+ * no request, no new version), then under one write lock the backend's
+ * new document (unless it is older than the one held), the error file
+ * cleared, digest recorded (when neither NULL nor ""), and the object's
+ * and the model's generations bumped once. The change callback is not
+ * called: the writer's post-commit hook publishes (write.c). When the
+ * document changed, *old and *new_ are new references to it before and
+ * after (caller drops them), else NULL. On failure nothing changes and
+ * err says why. */
+int dfs_model_commit(struct dfs_model *m, struct dfs_obj *o, const json_t *patch,
+		     const char *digest, int64_t deadline_ns, struct dfs_error *err,
+		     json_t **old, json_t **new_);
 
 /* Create an object from doc through the backend. On success *id_out is a
  * malloc'd copy of its id (caller frees). */
