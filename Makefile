@@ -64,7 +64,8 @@ UNIT_EXTRA_test_registry := $(BUILD)/backend/http.o $(BUILD)/backend/reference.o
                             $(BUILD)/backend/dockercfg.o $(BUILD)/backend/sha256.o \
                             $(BUILD)/backend/registry_auth.o $(BUILD)/backend/registry_endpoint.o
 UNIT_EXTRA_test_local := $(BUILD)/backend/jsonpatch.o $(BUILD)/backend/validate.o \
-                         $(BUILD)/backend/storedoc.o $(BUILD)/backend/reference.o
+                         $(BUILD)/backend/storedoc.o $(BUILD)/backend/reference.o \
+                         $(BUILD)/backend/backend.o $(BUILD)/backend/map.o
 UNIT_EXTRA_test_api := $(BUILD)/backend/api_wire.o $(BUILD)/backend/api_http.o \
                        $(BUILD)/backend/api_poll.o $(BUILD)/backend/api_registry.o \
                        $(BUILD)/backend/http.o $(BUILD)/backend/jsonpatch.o \
@@ -79,6 +80,9 @@ UNIT_EXTRA_test_glance := $(BUILD)/backend/glance_wire.o $(BUILD)/backend/glance
                           $(BUILD)/backend/backend.o
 UNIT_EXTRA_test_storedoc := $(BUILD)/backend/validate.o $(BUILD)/backend/reference.o \
                             $(BUILD)/backend/backend.o
+# The write state machine runs against a real model over a local store:
+# every module but main.c (no FUSE session: fs.se is NULL).
+UNIT_EXTRA_test_write := $(filter-out $(BUILD)/fs/main.o $(BUILD)/fs/write.o,$(OBJ))
 
 # regcheck: the registry check from the command line, for the integration
 # tests and tests/bench/registry_latency.sh.
