@@ -2,7 +2,8 @@
  *
  * FUSE handlers read documents from here and never from the store: the
  * store is read once at mount and then only when it changes (a write of
- * ours, or the backend's watcher). Locking:
+ * ours, or the backend's watcher). Locking (fs/LOCKING lists every lock
+ * in its order):
  *   - the model lock (rwlock) protects the maps and every dfs_obj field
  *     marked "model lock"; it is held only for memory work, never across
  *     disk or network I/O;
@@ -34,9 +35,15 @@ struct dfs_obj {
 	pthread_mutex_t wlock;
 };
 
-/* Called after every change, with no lock held, from the thread that made
- * it (a FUSE worker for "mount", the backend's thread for "store" and
- * "remote"). old or new_ is NULL for a created or deleted object. */
+/* Called after every change the model makes itself (a load, a backend's
+ * watcher, dfs_model_create and dfs_model_remove; a commit's change is
+ * published by the writer's post-commit hook instead), from the thread that
+ * made it (a FUSE worker for "mount", the backend's thread for "store" and
+ * "remote"), with neither the model lock nor the tree mutex held. Held may
+ * be: the caller's obj->wlock (dfs_model_remove), or the backend's report
+ * lock (a watcher), so the callback must not take an object's write lock
+ * (fs/LOCKING, "The change callback"). old or new_ is NULL for a created
+ * or deleted object. */
 typedef void (*dfs_model_change_cb)(void *arg, enum dfs_kind k, const char *id,
 				    const json_t *old, const json_t *new_, const char *origin);
 
