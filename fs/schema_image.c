@@ -192,28 +192,31 @@ int dfs_store_image_ami_id(struct dfs_store_ctx *w, const char *value, struct df
 	return ret < 0 ? ret : set(w, w->attr->ptr, json_string(value));
 }
 
-/* name: a string */
-int dfs_store_image_name(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
+/* A string of at most GLANCE_TEXT_MAX characters; quota: it counts
+ * towards Glance's property quota. */
+static int store_string(struct dfs_store_ctx *w, const char *value, int quota,
+			struct dfs_error *err)
 {
 	int ret = removal(w, value, err);
 
 	if (ret <= 0)
 		return ret;
 	ret = dfs_check_text(w->attr->name, value, GLANCE_TEXT_MAX, err);
+	if (ret == 0 && quota)
+		ret = new_property_quota(w, w->attr->name, err);
 	return ret < 0 ? ret : set(w, w->attr->ptr, json_string(value));
+}
+
+/* name: a string */
+int dfs_store_image_name(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
+{
+	return store_string(w, value, 0, err);
 }
 
 /* os_distro, os_version: strings that count towards the property quota */
 int dfs_store_image_text(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
 {
-	int ret = removal(w, value, err);
-
-	if (ret <= 0)
-		return ret;
-	ret = dfs_check_text(w->attr->name, value, GLANCE_TEXT_MAX, err);
-	if (ret == 0)
-		ret = new_property_quota(w, w->attr->name, err);
-	return ret < 0 ? ret : set(w, w->attr->ptr, json_string(value));
+	return store_string(w, value, 1, err);
 }
 
 int dfs_store_image_property(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)

@@ -8,6 +8,7 @@
  * the store's own writes.
  */
 #include "unit.h"
+#include "unit_store.h"
 #include "local.h"
 
 #include <dirent.h>
@@ -19,27 +20,6 @@
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
-
-#define ENV_ID "660e8400-e29b-41d4-a716-446655440001"
-#define APP_ID "550e8400-e29b-41d4-a716-446655440000"
-#define IMG_ID "a1b2c3d4-0000-4000-8000-000000000001"
-
-static char store[64];
-
-static void put(const char *rel, const char *json)
-{
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", store, rel);
-	f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(1);
-	}
-	fputs(json, f);
-	fclose(f);
-}
 
 static int exists(const char *rel)
 {
@@ -65,19 +45,6 @@ static int temp_files(const char *dir)
 		n += de->d_name[0] == '.' && strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
 	closedir(d);
 	return n;
-}
-
-static void seed(void)
-{
-	put("environments/" ENV_ID ".json",
-	    "{\"id\": \"" ENV_ID "\", \"name\": \"prod\", \"version\": 1}");
-	put("apps/" APP_ID ".json",
-	    "{\"id\": \"" APP_ID "\", \"name\": \"web\", \"envIdRef\": \"" ENV_ID "\","
-	    " \"source\": {\"image\": {\"name\": \"nginx\", \"tag\": \"1.25-alpine\"}},"
-	    " \"version\": 2}");
-	put("images/" IMG_ID ".json",
-	    "{\"id\": \"" IMG_ID "\", \"name\": \"Ubuntu\", \"status\": \"active\","
-	    " \"updated_at\": \"2026-11-01T10:00:00Z\"}");
 }
 
 static int set_tag(struct dfs_backend *b, const char *tag, int64_t deadline, json_t **out,
@@ -243,26 +210,19 @@ int main(void)
 {
 	struct dfs_error err = { 0 };
 	struct dfs_backend *b;
-	char cmd[128];
 
-	snprintf(store, sizeof(store), "/tmp/deployfs-test-local.XXXXXX");
-	if (!mkdtemp(store)) {
-		perror("mkdtemp");
-		return 1;
-	}
+	store_mkdtemp("test-local");
 	b = dfs_local_new(store, &err);
 	if (!b) {
 		fprintf(stderr, "dfs_local_new: %s\n", err.msg);
 		return 1;
 	}
-	seed();
+	store_seed();
 	test_patch(b);
 	test_lock(b);
 	test_cleanup();
 	test_own_writes(b);
 	b->ops->free(b);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", store);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", store);
+	store_remove();
 	return unit_done("test_local");
 }

@@ -7,6 +7,7 @@
  * file's content, the error file, and whether the store's version moved.
  */
 #include "unit.h"
+#include "unit_store.h"
 #include "fs.h"
 #include "handles.h"
 #include "model.h"
@@ -21,32 +22,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ENV_ID "660e8400-e29b-41d4-a716-446655440001"
-#define APP_ID "550e8400-e29b-41d4-a716-446655440000"
-#define IMG_ID "a1b2c3d4-0000-4000-8000-000000000001"
-
 /* the shell's and a child's lock owners */
 #define SHELL 1
 #define CHILD 2
 
-static char store[64];
 static struct dfs_fs fs;
 static struct dfs_node *app_dir, *img_dir;
-
-static void put(const char *rel, const char *json)
-{
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", store, rel);
-	f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(1);
-	}
-	fputs(json, f);
-	fclose(f);
-}
 
 static struct dfs_node *lookup(struct dfs_node *dir, const char *name)
 {
@@ -65,26 +46,13 @@ static void setup(void)
 	struct dfs_error err = { 0 };
 	struct dfs_node *d;
 
-	snprintf(store, sizeof(store), "/tmp/deployfs-test-write.XXXXXX");
-	if (!mkdtemp(store)) {
-		perror("mkdtemp");
-		exit(1);
-	}
+	store_mkdtemp("test-write");
 	local = dfs_local_new(store, &err);
 	if (!local) {
 		fprintf(stderr, "dfs_local_new: %s\n", err.msg);
 		exit(1);
 	}
-	put("environments/" ENV_ID ".json",
-	    "{\"id\": \"" ENV_ID "\", \"name\": \"prod\", \"version\": 1}");
-	put("apps/" APP_ID ".json",
-	    "{\"id\": \"" APP_ID "\", \"name\": \"web\", \"envIdRef\": \"" ENV_ID "\","
-	    " \"source\": {\"image\": {\"name\": \"nginx\", \"tag\": \"1.25-alpine\"}},"
-	    " \"version\": 2}");
-	put("images/" IMG_ID ".json",
-	    "{\"id\": \"" IMG_ID "\", \"name\": \"Ubuntu 24.04\", \"status\": \"active\","
-	    " \"disk_format\": \"raw\", \"container_format\": \"bare\", \"os_distro\": \"ubuntu\","
-	    " \"tags\": [\"base\"], \"updated_at\": \"2026-11-01T10:00:00Z\"}");
+	store_seed();
 	fs.cfg.registry_check = DFS_CHECK_OFF;
 	fs.cfg.timeout = 5;
 	for (int k = 0; k < DFS_KIND_COUNT; k++)
@@ -102,14 +70,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[128];
-
 	dfs_tree_free(fs.tree);
 	dfs_model_free(fs.model);
 	fs.backends[0]->ops->free(fs.backends[0]);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", store);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", store);
+	store_remove();
 }
 
 /* The file's content as a string (static buffer). */
