@@ -435,18 +435,19 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
 	struct dfs_fs *fs = FS(req);
 	struct dfs_node *n = NODE(req, ino);
+	struct dfs_write_handle *w = WRITER(fi);
 	int ret;
 
-	/* a descriptor follows its inode: an open of a value file that an
-	 * editor renamed to a scratch name since writes the scratch file */
 	if (!n)
 		ret = -ENOENT;
+	else if (w && n->type == DFS_N_VALUE)   /* write.c tells the kernel what changed */
+		ret = dfs_write_data(w, fs, n, buf, size, off);
 	else if (n->type == DFS_N_SCRATCH)
+		/* a scratch file, or a value file an editor renamed to a scratch
+		 * name since this open (a descriptor follows its inode) */
 		ret = dfs_tree_scratch_write(fs->tree, n, buf, size, off);
-	else if (n->type != DFS_N_VALUE)
-		ret = -EISDIR;
-	else   /* the new value or the refusal is told to the kernel by write.c */
-		ret = dfs_write_data(WRITER(fi), fs, n, buf, size, off);
+	else
+		ret = n->type == DFS_N_VALUE ? -EBADF : -EISDIR;
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
