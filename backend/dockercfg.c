@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 
 const char *dfs_dockercfg_normal_host(const char *host)
 {
@@ -122,45 +123,38 @@ close_fd:
 	return ret;
 }
 
-static int b64_value(int ch)
-{
-	if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-	if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-	if (ch == '+') return 62;
-	if (ch == '/') return 63;
-	return -1;
-}
-
-/* Standard base64 (padding optional) into a new NUL-terminated string.
- * NULL on a bad character or no memory. */
+/* Standard base64 (padding optional) into a new NUL-terminated string,
+ * decoded by libcrypto's EVP_DecodeBlock, which wants whole quanta: the
+ * padding is put back first. NULL on a bad character or no memory. */
 static char *b64_decode(const char *in)
 {
-	size_t len = strlen(in), o = 0, i;
-	unsigned acc = 0;
-	int bits = 0, v;
-	char *out;
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t len = strlen(in), pad;
+	char *quanta, *out;
+	int n;
 
 	while (len && (in[len - 1] == '=' || in[len - 1] == '\n'))
 		len--;
-	out = malloc(len * 3 / 4 + 1);
-	if (!out)
+	pad = (4 - len % 4) % 4;
+	if (strspn(in, alphabet) < len || pad == 3 || len > INT_MAX / 2)
 		return NULL;
-	for (i = 0; i < len; i++) {
-		v = b64_value((unsigned char)in[i]);
-		if (v < 0) {
-			explicit_bzero(out, o);
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
+	quanta = malloc(len + pad + 1);
+	out = malloc((len + pad) / 4 * 3 + 1);
+	if (!quanta || !out) {
+		free(quanta);
+		free(out);
+		return NULL;
 	}
-	out[o] = '\0';
+	memcpy(quanta, in, len);
+	memset(quanta + len, '=', pad);
+	n = EVP_DecodeBlock((unsigned char *)out, (unsigned char *)quanta, (int)(len + pad));
+	explicit_bzero(quanta, len);
+	free(quanta);
+	if (n < 0) {
+		free(out);
+		return NULL;
+	}
+	out[(size_t)n - pad] = '\0';   /* EVP_DecodeBlock counts the padding as zero bytes */
 	return out;
 }
 

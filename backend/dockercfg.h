@@ -1,5 +1,5 @@
 /* dockercfg.h - registry credentials from docker's config.json, as docker,
- * skopeo and crane read them (DESIGN.md, Registry check).
+ * skopeo and crane read them (README, "The registry check").
  *
  * The file is $DOCKER_CONFIG/config.json, else $HOME/.docker/config.json
  * ($HOME unset: the user database's home). Its "auths" object is keyed by

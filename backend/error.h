@@ -29,7 +29,7 @@ int dfs_error_set(struct dfs_error *e, int code, const char *fmt, ...)
 void dfs_error_clear(struct dfs_error *e);
 
 /* The one table that maps the outside world's failures to errno
- * (DESIGN.md, Errors). Returns a positive errno for an HTTP status of an
+ * (README, "Errors"). Returns a positive errno for an HTTP status of an
  * API answer: 400 and 415 EINVAL, 401 EACCES, 403 and 405 EPERM, 404
  * ENOENT, 409 EEXIST, 413 EDQUOT, 429/503 EAGAIN, other 5xx and anything
  * unexpected EIO. */

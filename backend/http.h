@@ -6,7 +6,7 @@
  * requests to a server reuse an open (keep-alive, TLS-resumed) connection.
  * Every request runs to an absolute CLOCK_MONOTONIC deadline and never hangs
  * past it. Transport failures become -errno and one human line through one
- * mapping (DESIGN.md, Errors):
+ * mapping (README, "Errors"):
  *   connection refused                          ECONNREFUSED
  *   host unknown, network or host unreachable   EHOSTUNREACH
  *   deadline reached (connect or answer)        ETIMEDOUT
@@ -39,7 +39,7 @@
 #include <stdint.h>
 #include "error.h"
 
-#define DFS_HTTP_BODY_MAX    ((size_t)64 << 20) /* DESIGN.md: larger is EIO */
+#define DFS_HTTP_BODY_MAX    ((size_t)64 << 20) /* README, "Limits and memory": larger is EIO */
 #define DFS_HTTP_HEADERS_MAX 128                /* response header lines kept */
 #define DFS_HTTP_HEADER_BYTES_MAX ((size_t)64 << 10) /* all header lines of a
 						  * response; more is EIO */

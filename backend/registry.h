@@ -1,4 +1,4 @@
-/* registry.h - does this image exist in its registry? (DESIGN.md, Registry check)
+/* registry.h - does this image exist in its registry? (README, "The registry check")
  *
  * HEAD /v2/<path>/manifests/<tag|digest> with the OCI and Docker manifest
  * and index media types in Accept, following the registry's auth challenge

@@ -3,7 +3,8 @@
  * The registry check needs it only for a registry that sends no
  * Docker-Content-Digest (the header is optional in the OCI distribution
  * spec): a manifest's digest is then the hash of its bytes. One shot over
- * a buffer in memory; no streaming API, no other algorithm.
+ * a buffer in memory; no streaming API, no other algorithm. libcrypto's
+ * EVP_Digest does the hashing.
  */
 #ifndef DEPLOYFS_SHA256_H
 #define DEPLOYFS_SHA256_H
@@ -15,8 +16,9 @@
 
 /* "sha256:<64 lowercase hex digits>" of the len bytes at data, written to
  * out NUL-terminated (DFS_SHA256_DIGEST_SIZE bytes at least). data must be
- * a valid pointer even when len is 0. Can't fail; keeps no state, so it is
- * thread-safe. */
+ * a valid pointer even when len is 0. Keeps no state, so it is thread-safe.
+ * Without memory for libcrypto it writes "sha256:" and 64 zeros, a digest
+ * no manifest has. */
 void dfs_sha256_digest(const void *data, size_t len, char out[DFS_SHA256_DIGEST_SIZE]);
 
 #endif

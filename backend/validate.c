@@ -1,4 +1,5 @@
-/* validate.c - value grammars and Glance's rules (notes/glance.md).
+/* validate.c - value grammars and Glance's rules (README, "Images"; the
+ * facts about Glance are checked by tests/integration/test_glance_server.py).
  *
  * Every check runs before anything is sent, so a refused write changes
  * nothing and its error line names the attribute and what is accepted.

@@ -17,7 +17,7 @@
 set -eu
 
 # build, and run the daemon
-BUILD="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libjansson-dev ca-certificates"
+BUILD="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libjansson-dev libssl-dev ca-certificates"
 # the demo: its local registry and the Python scripts that start and seed it
 DEMO="docker-registry python3"
 # the tests: runner, editors and tools they drive, sanitizers and valgrind,

@@ -12,7 +12,7 @@
 
 enum dfs_check_mode { DFS_CHECK_STRICT, DFS_CHECK_WARN, DFS_CHECK_OFF };
 
-/* Mount options (DESIGN.md, Mount options). Strings are malloc'd. */
+/* Mount options (README, "Mount options"; deployfs(8)). Strings are malloc'd. */
 struct dfs_config {
 	char *state;
 	char *api, *api_token_file;
@@ -44,14 +44,6 @@ struct dfs_fs {
 	struct dfs_registry_client *registry;   /* NULL when registry_check=off */
 	struct dfs_backend *backends[DFS_KIND_COUNT];
 };
-
-/* The registry check as the mount's policy wants it (check.c): ref must
- * exist in its registry. regdoc is the app's registry object (credentials),
- * or NULL. On 0, digest holds what the registry answered ("" when the
- * check was skipped). -EINVAL with err for a missing or private image;
- * other -errno as registry.h says. */
-int dfs_check_image(struct dfs_fs *fs, const struct dfs_reference *ref, const json_t *regdoc,
-		    int64_t deadline_ns, char *digest, struct dfs_error *err);
 
 /* The FUSE operations table (ops.c). */
 struct fuse_lowlevel_ops;

@@ -7,8 +7,10 @@
 static pthread_mutex_t handles_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct dfs_handle *handles;   /* handles_mu */
 
-void dfs_handle_add(struct dfs_handle *h, void (*free_fn)(struct dfs_handle *h))
+void dfs_handle_add(struct dfs_handle *h, enum dfs_handle_kind kind,
+		    void (*free_fn)(struct dfs_handle *h))
 {
+	h->kind = kind;
 	h->free = free_fn;
 	pthread_mutex_lock(&handles_mu);
 	h->prev = NULL;

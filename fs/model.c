@@ -467,22 +467,43 @@ void dfs_obj_wunlock(struct dfs_obj *o)
 	pthread_mutex_unlock(&o->wlock);
 }
 
-int dfs_model_patch(struct dfs_model *m, struct dfs_obj *o, const json_t *patch,
-		    int64_t deadline_ns, struct dfs_error *err)
+int dfs_model_commit(struct dfs_model *m, struct dfs_obj *o, const json_t *patch,
+		     const char *digest, int64_t deadline_ns, struct dfs_error *err,
+		     json_t **old, json_t **new_)
 {
 	struct dfs_backend *b = m->backends[o->kind];
-	json_t *after = NULL;
-	int ret;
+	json_t *after = NULL, *before = NULL;
+	int ret, changed = 0;
 
-	ret = b->ops->patch(b, o->kind, o->id, patch, &after, deadline_ns, err);
-	if (ret < 0)
-		return ret;
+	*old = *new_ = NULL;
+	if (patch && json_array_size(patch)) {
+		ret = b->ops->patch(b, o->kind, o->id, patch, &after, deadline_ns, err);
+		if (ret < 0)
+			return ret;
+	}
+	dfs_model_wrlock(m);
 	/* The store may have moved on while this thread was away from it
 	 * (another daemon's write, seen by the watcher): never show an older
 	 * version after a newer one. Checked under the lock that applies it. */
-	apply(m, o->kind, o->id, after, 1, "mount");
-	dfs_model_set_error(m, o, NULL);
-	json_decref(after);
+	if (after)
+		before = set_doc(m, o->kind, o->id, after, 1, &changed);
+	if (changed && o->kind == DFS_APP)
+		check_refs(m, o->id, after);
+	o->error[0] = '\0';
+	if (digest && *digest)
+		snprintf(o->digest, sizeof(o->digest), "%s", digest);
+	if (!changed) {   /* set_doc bumps them when the document changed */
+		o->gen++;
+		m->gen++;
+	}
+	dfs_model_unlock(m);
+	if (changed) {
+		*old = before;
+		*new_ = after;
+	} else {
+		json_decref(before);
+		json_decref(after);
+	}
 	return 0;
 }
 

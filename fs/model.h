@@ -2,7 +2,8 @@
  *
  * FUSE handlers read documents from here and never from the store: the
  * store is read once at mount and then only when it changes (a write of
- * ours, or the backend's watcher). Locking:
+ * ours, or the backend's watcher). Locking (fs/LOCKING lists every lock
+ * in its order):
  *   - the model lock (rwlock) protects the maps and every dfs_obj field
  *     marked "model lock"; it is held only for memory work, never across
  *     disk or network I/O;
@@ -34,9 +35,15 @@ struct dfs_obj {
 	pthread_mutex_t wlock;
 };
 
-/* Called after every change, with no lock held, from the thread that made
- * it (a FUSE worker for "mount", the backend's thread for "store" and
- * "remote"). old or new_ is NULL for a created or deleted object. */
+/* Called after every change the model makes itself (a load, a backend's
+ * watcher, dfs_model_create and dfs_model_remove; a commit's change is
+ * published by the writer's post-commit hook instead), from the thread that
+ * made it (a FUSE worker for "mount", the backend's thread for "store" and
+ * "remote"), with neither the model lock nor the tree mutex held. Held may
+ * be: the caller's obj->wlock (dfs_model_remove), or the backend's report
+ * lock (a watcher), so the callback must not take an object's write lock
+ * (fs/LOCKING, "The change callback"). old or new_ is NULL for a created
+ * or deleted object. */
 typedef void (*dfs_model_change_cb)(void *arg, enum dfs_kind k, const char *id,
 				    const json_t *old, const json_t *new_, const char *origin);
 
@@ -88,12 +95,19 @@ struct dfs_obj *dfs_model_names_added(struct dfs_model *m, enum dfs_kind k, cons
 int dfs_obj_wlock(struct dfs_obj *o, int64_t deadline_ns, struct dfs_error *err);
 void dfs_obj_wunlock(struct dfs_obj *o);
 
-/* obj->wlock held, model lock not held. Send patch to the backend; on
- * success the object holds the backend's new document, its error is
- * cleared and the change callback runs (origin "mount"). On failure nothing
- * changes and err says why. */
-int dfs_model_patch(struct dfs_model *m, struct dfs_obj *o, const json_t *patch,
-		    int64_t deadline_ns, struct dfs_error *err);
+/* obj->wlock held, model lock not held. One write's outcome as one model
+ * update: patch goes to the backend (an empty patch is nothing to change:
+ * no request, no new version), then under one write lock the backend's
+ * new document (unless it is older than the one held), the error file
+ * cleared, digest recorded (when neither NULL nor ""), and the object's
+ * and the model's generations bumped once. The change callback is not
+ * called: the writer's post-commit hook publishes (write.c). When the
+ * document changed, *old and *new_ are new references to it before and
+ * after (caller drops them), else NULL. On failure nothing changes and
+ * err says why. */
+int dfs_model_commit(struct dfs_model *m, struct dfs_obj *o, const json_t *patch,
+		     const char *digest, int64_t deadline_ns, struct dfs_error *err,
+		     json_t **old, json_t **new_);
 
 /* Create an object from doc through the backend. On success *id_out is a
  * malloc'd copy of its id (caller frees). */

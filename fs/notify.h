@@ -1,10 +1,13 @@
 /* notify.h - telling the kernel about changes made elsewhere.
  *
  * Invalidations for changes that did not come through the mount (another
- * daemon on the same store, a person editing the JSON, the remote API)
- * are queued here and sent by one notifier thread: never from inside a
- * request handler, never while holding a lock a handler needs (either
- * deadlocks the mount).
+ * daemon on the same store, a person editing the JSON, the remote API),
+ * and every page or entry invalidation, are queued here and sent by one
+ * notifier thread: never from inside a request handler, never while
+ * holding a lock a handler needs (either deadlocks the mount). The one
+ * exception, attribute-only invalidations (a negative offset, no page
+ * lock) sent from inside a request by the write path and a read-only
+ * open, is described in fs/LOCKING, "Talking to the kernel".
  */
 #ifndef DEPLOYFS_NOTIFY_H
 #define DEPLOYFS_NOTIFY_H

@@ -1,22 +1,24 @@
-/* ops.c - the FUSE low-level operations: thin glue over tree.c.
+/* ops.c - the FUSE low-level operations: thin glue over tree.c and write.c.
  *
- * Caching (DESIGN.md, Reads): entries and attributes are valid for an
- * hour; a read-only open of a value file sets noflush and keeps the page
- * cache unless the content changed since the file's last open, so a warm
- * cat costs OPEN + RELEASE here and nothing else.
+ * Caching (README, "Reads and caching"): entries and attributes are valid
+ * for an hour; a read-only open of a value file sets noflush and keeps the
+ * page cache unless the content changed since the file's last open, so a
+ * warm cat costs OPEN + RELEASE here and nothing else.
  *
- * Writes (DESIGN.md, Writes): a value file takes its whole value in the
- * first write(2) at offset 0, which validates and commits it, so the
+ * Writes (README, "Writing values"): a value file takes its whole value in
+ * the first write(2) at offset 0, which validates and commits it, so the
  * writer (bash included) sees any failure. The state of an open for
- * writing lives in wopen.c; every handle given to the kernel is on the
- * list of handles.c.
+ * writing, and the commit with its post-commit hook (which drops the
+ * kernel's attributes of what changed), live in write.c. fi->fh is 0 or a
+ * tagged handle (handles.h), and every handle given to the kernel is on
+ * the list of handles.c.
  */
 #include "fs.h"
 #include "tree.h"
 #include "events.h"
 #include "handles.h"
 #include "notify.h"
-#include "wopen.h"
+#include "write.h"
 #include "log.h"
 
 #include <errno.h>
@@ -44,10 +46,29 @@ static struct dfs_node *NODE(fuse_req_t req, fuse_ino_t ino)
 	return dfs_tree_get(FS(req)->tree, ino);
 }
 
-/* The open for writing of a value file's fi, or NULL (none, or no fi). */
-static struct dfs_wopen *WOPEN(const struct fuse_file_info *fi)
+/* fi's handle, or NULL (none, or no fi). */
+static struct dfs_handle *HANDLE(const struct fuse_file_info *fi)
 {
-	return fi ? (struct dfs_wopen *)(uintptr_t)fi->fh : NULL;
+	return fi ? dfs_handle_of(fi->fh) : NULL;
+}
+
+/* fi's write handle, or NULL (none, another kind, or no fi). */
+static struct dfs_write_handle *WRITER(const struct fuse_file_info *fi)
+{
+	return dfs_write_handle_of(HANDLE(fi));
+}
+
+/* A reader of .deployfs/events. */
+struct evh {
+	struct dfs_handle link;   /* first: kind DFS_H_EVENTS */
+	struct dfs_events_reader *r;
+};
+
+/* At the session's end: the reader itself went with dfs_events_free. */
+static void evh_free_handle(struct dfs_handle *l)
+{
+	dfs_handle_del(l);
+	free(l);
 }
 
 static void reply_entry(fuse_req_t req, struct dfs_fs *fs, struct dfs_node *n)
@@ -65,23 +86,6 @@ static void reply_entry(fuse_req_t req, struct dfs_fs *fs, struct dfs_node *n)
 	e.entry_timeout = TIMEOUT;
 	if (fuse_reply_entry(req, &e) == -ENOENT)   /* the lookup was interrupted */
 		dfs_tree_forget(fs->tree, n->ino, 1);
-}
-
-/* After a write through the mount: the object's files whose content
- * changed get their attributes dropped (a negative offset: no page lock,
- * so it is safe from inside this request). Their pages go at the next
- * open, which comes without keep_cache. */
-static void inval_attr(void *arg, struct dfs_node *n)
-{
-	struct dfs_fs *fs = arg;
-
-	fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
-}
-
-static void inval_object(struct dfs_fs *fs, struct dfs_node *n)
-{
-	if (n->has_obj)
-		dfs_tree_changed_nodes(fs->tree, n->kind, n->oid, NULL, NULL, inval_attr, fs);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -151,9 +155,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		if (to_set & FUSE_SET_ATTR_SIZE)
 			ret = dfs_tree_scratch_truncate(fs->tree, n, attr->st_size);
 		if (to_set & FUSE_SET_ATTR_MODE)
-			n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
+			dfs_tree_scratch_chmod(fs->tree, n, attr->st_mode);
 	} else if (n->type == DFS_N_VALUE && (to_set & FUSE_SET_ATTR_SIZE)) {
-		ret = dfs_wopen_truncate(WOPEN(fi), n, attr->st_size);
+		ret = dfs_write_truncate(WRITER(fi), n, attr->st_size);
 	}
 	/* mode, owner and times of value files are not the user's to set;
 	 * editors' fchmod must not fail the save, so it succeeds and is a no-op */
@@ -163,7 +167,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	if (n->type == DFS_N_VALUE && (to_set & FUSE_SET_ATTR_SIZE) && fi && fi->fh)
+	if (n->type == DFS_N_VALUE && (to_set & FUSE_SET_ATTR_SIZE) && WRITER(fi))
 		st.st_size = 0;   /* this open sees the file truncated */
 	fuse_reply_attr(req, &st, TIMEOUT);
 }
@@ -200,10 +204,9 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct dfs_node *dir = NODE(req, parent);
+	/* a property removed is a commit: write.c tells the kernel */
 	int ret = dir ? dfs_tree_unlink(FS(req)->tree, dir, name) : -ENOENT;
 
-	if (dir)
-		inval_object(FS(req), dir);   /* a property removed, or its error line */
 	fuse_reply_err(req, -ret);
 }
 
@@ -236,10 +239,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	int ret = dir && newdir ? dfs_tree_rename(fs->tree, dir, name, newdir, newname, flags)
 				: -ENOENT;
 
-	/* a scratch file renamed over a value file was a write of that value */
+	/* a scratch file renamed over a value file was a write of that value
+	 * (committed, and told to the kernel, by write.c), and its inode is
+	 * the value file's now */
 	if (ret == 0 && dfs_tree_lookup(fs->tree, newdir, newname, &moved) == 0) {
 		if (moved->type == DFS_N_VALUE)
-			inval_object(fs, moved);
+			dfs_write_invalidate(fs, moved);
 		dfs_tree_forget(fs->tree, moved->ino, 1);
 	}
 	/* a value copied to another object's file: both stay where they are,
@@ -250,8 +255,6 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		dfs_notifier_inval_entry(fs->notifier, newparent, newname);
 		dfs_notifier_inval_entry(fs->notifier, parent, name);
 	}
-	if (dir)
-		inval_object(fs, dir);   /* also when refused: the error file says why */
 	fuse_reply_err(req, -ret);
 }
 
@@ -266,11 +269,11 @@ static int open_value(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_in
 	if (acc != O_WRONLY && !(n->attr->mode & 0444))
 		return -EACCES;   /* password, token: never readable */
 	if (acc != O_RDONLY) {
-		struct dfs_wopen *w = dfs_wopen_new(n, fi->flags, created, inval_object);
+		struct dfs_write_handle *w = dfs_write_open(n, fi->flags, created);
 
 		if (!w)
 			return -ENOMEM;
-		fi->fh = (uintptr_t)w;
+		fi->fh = (uintptr_t)dfs_write_handle_link(w);
 		fi->keep_cache = 0;
 		return 0;
 	} else {
@@ -284,7 +287,8 @@ static int open_value(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_in
 		/* and when they do not, its attributes (the size) may be older
 		 * too: a change made elsewhere is invalidated by the notifier,
 		 * which skips a file whose new content an open like this one has
-		 * already recorded. Attributes only: safe from inside a request. */
+		 * already recorded. Attributes only: safe from inside a request
+		 * (model.h, "Locking"). */
 		if (!fi->keep_cache && fs->se)
 			fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
 		fi->noflush = 1;
@@ -308,17 +312,20 @@ static int open_node(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_inf
 		fi->fh = 0;
 		return 0;
 	case DFS_N_EVENTS: {
-		struct dfs_events_reader *r;
+		struct evh *h;
 
 		if ((fi->flags & O_ACCMODE) != O_RDONLY)
 			return -EACCES;
-		r = dfs_events_open(fs->events);
-		if (!r)
+		h = calloc(1, sizeof(*h));
+		if (!h || !(h->r = dfs_events_open(fs->events))) {
+			free(h);
 			return -ENOMEM;
+		}
+		dfs_handle_add(&h->link, DFS_H_EVENTS, evh_free_handle);
 		/* a stream: no page cache, no size, no seeking */
 		fi->direct_io = 1;
 		fi->nonseekable = 1;
-		fi->fh = (uintptr_t)r;
+		fi->fh = (uintptr_t)&h->link;
 		return 0;
 	}
 	case DFS_N_DIR:
@@ -329,21 +336,41 @@ static int open_node(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_inf
 	return -EIO;
 }
 
+/* The end of fi's handle: RELEASE, or an open the kernel never got. */
+static void close_handle(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file_info *fi,
+			 int released)
+{
+	struct dfs_handle *h = HANDLE(fi);
+
+	if (!h)
+		return;   /* a read-only open or a scratch file: no state */
+	switch (h->kind) {
+	case DFS_H_WRITE:
+		/* the kernel does not wait for RELEASE: a failed commit is in
+		 * the error file, and the reply is 0 */
+		if (released && n && n->type == DFS_N_VALUE)
+			dfs_write_release(WRITER(fi), fs, n);
+		else
+			dfs_write_free(WRITER(fi));
+		break;
+	case DFS_H_EVENTS:
+		dfs_events_close(fs->events, ((struct evh *)h)->r);
+		evh_free_handle(h);
+		break;
+	case DFS_H_DIR:
+		break;   /* RELEASEDIR's */
+	}
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dfs_node *n = NODE(req, ino);
 	int ret = n ? open_node(FS(req), n, fi, 0) : -ENOENT;
 
-	if (ret < 0) {
+	if (ret < 0)
 		fuse_reply_err(req, -ret);
-	} else if (fuse_reply_open(req, fi) == -ENOENT) {
-		/* interrupted: the kernel never had this open, no RELEASE comes */
-		if (n->type == DFS_N_EVENTS)
-			dfs_events_close(FS(req)->events,
-					 (struct dfs_events_reader *)(uintptr_t)fi->fh);
-		else
-			dfs_wopen_free(WOPEN(fi));
-	}
+	else if (fuse_reply_open(req, fi) == -ENOENT)
+		close_handle(FS(req), n, fi, 0);   /* interrupted: no RELEASE comes */
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -362,9 +389,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			dfs_tree_forget(fs->tree, n->ino, 1);
 	}
 	if (ret < 0) {
-		if (dir)
-			inval_object(fs, dir);   /* a refused property: the error file says why */
-		fuse_reply_err(req, -ret);
+		fuse_reply_err(req, -ret);   /* a refused property: write.c recorded why */
 		return;
 	}
 	if (n->type == DFS_N_VALUE)
@@ -373,7 +398,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr_timeout = TIMEOUT;
 	e.entry_timeout = TIMEOUT;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		dfs_wopen_free(WOPEN(fi));
+		close_handle(fs, n, fi, 0);
 		dfs_tree_forget(fs->tree, n->ino, 1);
 	}
 }
@@ -381,15 +406,16 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	struct dfs_handle *h = HANDLE(fi);
 	struct dfs_node *n = NODE(req, ino);
 	char *buf = NULL;
 	size_t len = 0;
 	int ret;
 
-	if (n && n->type == DFS_N_EVENTS) {
+	if (h && h->kind == DFS_H_EVENTS) {
 		/* answered now, or later when a line comes: no thread waits */
-		dfs_events_read(FS(req)->events, (struct dfs_events_reader *)(uintptr_t)fi->fh,
-				req, size, !!(fi->flags & O_NONBLOCK));
+		dfs_events_read(FS(req)->events, ((struct evh *)h)->r, req, size,
+				!!(fi->flags & O_NONBLOCK));
 		return;
 	}
 	ret = n ? dfs_tree_read(FS(req)->tree, n, &buf, &len) : -ENOENT;
@@ -409,18 +435,19 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
 	struct dfs_fs *fs = FS(req);
 	struct dfs_node *n = NODE(req, ino);
+	struct dfs_write_handle *w = WRITER(fi);
 	int ret;
 
 	if (!n)
 		ret = -ENOENT;
+	else if (w && n->type == DFS_N_VALUE)   /* write.c tells the kernel what changed */
+		ret = dfs_write_data(w, fs, n, buf, size, off);
 	else if (n->type == DFS_N_SCRATCH)
+		/* a scratch file, or a value file an editor renamed to a scratch
+		 * name since this open (a descriptor follows its inode) */
 		ret = dfs_tree_scratch_write(fs->tree, n, buf, size, off);
-	else if (n->type != DFS_N_VALUE)
-		ret = -EISDIR;
 	else
-		ret = dfs_wopen_write(WOPEN(fi), fs, n, buf, size, off);
-	if (n && n->type == DFS_N_VALUE)
-		inval_object(fs, n);   /* new value, or the error file's new line */
+		ret = n->type == DFS_N_VALUE ? -EBADF : -EISDIR;
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -428,7 +455,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 }
 
 /* FLUSH, RELEASE and FSYNC of an open of a value file for writing are
- * wopen.c's: why a shell's early FLUSH or a child's close is special is
+ * write.c's: why a shell's early FLUSH or a child's close is special is
  * told there. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -436,26 +463,13 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int ret = 0;
 
 	if (n && n->type == DFS_N_VALUE)
-		ret = dfs_wopen_flush(WOPEN(fi), FS(req), n, fi->lock_owner);
+		ret = dfs_write_flush(WRITER(fi), FS(req), n, fi->lock_owner);
 	fuse_reply_err(req, -ret);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dfs_fs *fs = FS(req);
-	struct dfs_node *n = NODE(req, ino);
-
-	if (n && n->type == DFS_N_EVENTS) {
-		dfs_events_close(fs->events, (struct dfs_events_reader *)(uintptr_t)fi->fh);
-		fuse_reply_err(req, 0);
-		return;
-	}
-	/* the kernel does not wait for RELEASE: a failed commit is in the
-	 * error file, and the reply is 0 */
-	if (n && n->type == DFS_N_VALUE)
-		dfs_wopen_release(WOPEN(fi), fs, n);
-	else
-		dfs_wopen_free(WOPEN(fi));   /* fh is 0 for every other file */
+	close_handle(FS(req), NODE(req, ino), fi, 1);
 	fuse_reply_err(req, 0);
 }
 
@@ -466,14 +480,14 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 	/* scratch files live in memory by design: nothing to do */
 	if (n && n->type == DFS_N_VALUE)
-		ret = dfs_wopen_fsync(WOPEN(fi), FS(req), n);
+		ret = dfs_write_fsync(WRITER(fi), FS(req), n);
 	fuse_reply_err(req, -ret);
 }
 
 struct dirh {
+	struct dfs_handle link;   /* first: kind DFS_H_DIR */
 	struct dfs_dirent *e;
 	size_t n;
-	struct dfs_handle link;
 };
 
 static void dirh_free(struct dirh *d)
@@ -517,8 +531,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 				d->n--;
 				break;
 			}
-	dfs_handle_add(&d->link, dirh_free_handle);
-	fi->fh = (uintptr_t)d;
+	dfs_handle_add(&d->link, DFS_H_DIR, dirh_free_handle);
+	fi->fh = (uintptr_t)&d->link;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		dirh_free(d);
 }
@@ -614,11 +628,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
-	struct dfs_node *n = NODE(req, ino);
+	struct dfs_handle *h = HANDLE(fi);
 
-	if (n && n->type == DFS_N_EVENTS) {
-		dfs_events_poll(FS(req)->events, (struct dfs_events_reader *)(uintptr_t)fi->fh,
-				req, ph);
+	if (h && h->kind == DFS_H_EVENTS) {
+		dfs_events_poll(FS(req)->events, ((struct evh *)h)->r, req, ph);
 		return;
 	}
 	/* everything else is always ready */

@@ -143,38 +143,54 @@ static char *show_nothing(const struct dfs_attr *a, const struct dfs_obj *o, con
 }
 
 /* Registries: url and username are plain strings; password and token are
- * secrets, accepted and never shown. An empty value removes the key. */
-static int store_registry(struct dfs_write *w, const char *value, struct dfs_error *err)
+ * secrets, accepted and never shown. An empty value removes the key: 1
+ * when value is not empty, else 0 or -ENOMEM. */
+static int registry_removal(struct dfs_store_ctx *w, const char *value)
 {
-	int secret = !(w->attr->mode & 0444);
-	size_t max = secret ? 4096 : 2048;
-	int ret;
+	if (*value)
+		return 1;
+	if (!jsonpointer_get(w->doc, w->attr->ptr))
+		return 0;
+	return jsonpatch_append(w->patch, "remove", w->attr->ptr, NULL);
+}
 
-	if (!*value) {
-		if (!jsonpointer_get(w->doc, w->attr->ptr))
-			return 0;
-		return jsonpatch_append(w->patch, "remove", w->attr->ptr, NULL);
-	}
-	if (secret) {
-		/* never quote a secret back, not even in an error line */
-		for (const char *p = value; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				return dfs_error_set(err, EINVAL,
-						     "%s: control characters are not allowed",
-						     w->attr->name);
-		if (strlen(value) > max)
-			return dfs_error_set(err, EINVAL, "%s: at most %zu characters",
-					     w->attr->name, max);
-	} else {
-		ret = dfs_check_text(w->attr->name, value, max, err);
-		if (ret < 0)
-			return ret;
-		if (strcmp(w->attr->name, "url") == 0 && strpbrk(value, " \t"))
-			return dfs_error_set(err, EINVAL,
-					     "url \"%s\": a registry address such as "
-					     "registry.example.com, host:5000 or https://host/",
-					     value);
-	}
+static int store_registry_text(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
+{
+	int ret = registry_removal(w, value);
+
+	if (ret <= 0)
+		return ret;
+	ret = dfs_check_text(w->attr->name, value, 2048, err);
+	if (ret < 0)
+		return ret;
+	return jsonpatch_append(w->patch, "add", w->attr->ptr, json_string(value));
+}
+
+static int store_registry_url(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
+{
+	if (*value && dfs_check_text(w->attr->name, value, 2048, NULL) == 0 &&
+	    strpbrk(value, " \t"))
+		return dfs_error_set(err, EINVAL,
+				     "url \"%s\": a registry address such as "
+				     "registry.example.com, host:5000 or https://host/",
+				     value);
+	return store_registry_text(w, value, err);
+}
+
+static int store_registry_secret(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
+{
+	size_t max = 4096;
+	int ret = registry_removal(w, value);
+
+	if (ret <= 0)
+		return ret;
+	/* never quote a secret back, not even in an error line */
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return dfs_error_set(err, EINVAL, "%s: control characters are not allowed",
+					     w->attr->name);
+	if (strlen(value) > max)
+		return dfs_error_set(err, EINVAL, "%s: at most %zu characters", w->attr->name, max);
 	return jsonpatch_append(w->patch, "add", w->attr->ptr, json_string(value));
 }
 
@@ -185,10 +201,10 @@ const struct dfs_attr dfs_env_attrs[] = {
 };
 
 const struct dfs_attr dfs_app_attrs[] = {
-	{ "image",       0644, "/source/image/name",                 dfs_show_ptr,     dfs_store_app_image, 0, 0 },
-	{ "tag",         0644, "/source/image/tag",                  dfs_show_ptr,     dfs_store_app_image, 0, 0 },
-	{ "ref",         0644, NULL,                                 dfs_show_app_ref, dfs_store_app_image, 0, 0 },
-	{ "registry",    0644, "/source/containerRegistryConfigIdRef", dfs_show_ptr,   dfs_store_app_image, 1, 0 },
+	{ "image",       0644, "/source/image/name",                 dfs_show_ptr,     dfs_store_app_name, 0, 0 },
+	{ "tag",         0644, "/source/image/tag",                  dfs_show_ptr,     dfs_store_app_tag, 0, 0 },
+	{ "ref",         0644, NULL,                                 dfs_show_app_ref, dfs_store_app_ref, 0, 0 },
+	{ "registry",    0644, "/source/containerRegistryConfigIdRef", dfs_show_ptr,   dfs_store_app_registry, 1, 0 },
 	{ "digest",      0444, NULL,        show_digest,  NULL, 0, 0 },
 	{ "id",          0444, "/id",       dfs_show_ptr, NULL, 0, 0 },
 	{ "name",        0444, "/name",     dfs_show_ptr, NULL, 0, 0 },
@@ -210,17 +226,17 @@ const struct dfs_attr dfs_resource_attrs[] = {
 };
 
 const struct dfs_attr dfs_image_attrs[] = {
-	{ "name",             0644, "/name",             dfs_show_ptr, dfs_store_image_attr, 0, 0 },
-	{ "tags",             0644, "/tags",             dfs_show_ptr, dfs_store_image_attr, 1, 1 },
-	{ "os_distro",        0644, "/os_distro",        dfs_show_ptr, dfs_store_image_attr, 1, 0 },
-	{ "os_version",       0644, "/os_version",       dfs_show_ptr, dfs_store_image_attr, 1, 0 },
-	{ "protected",        0644, "/protected",        dfs_show_ptr, dfs_store_image_attr, 0, 0 },
-	{ "container_format", 0644, "/container_format", dfs_show_ptr, dfs_store_image_attr, 0, 0 },
-	{ "disk_format",      0644, "/disk_format",      dfs_show_ptr, dfs_store_image_attr, 0, 0 },
-	{ "min_disk",         0644, "/min_disk",         dfs_show_ptr, dfs_store_image_attr, 0, 0 },
-	{ "min_ram",          0644, "/min_ram",          dfs_show_ptr, dfs_store_image_attr, 0, 0 },
-	{ "ramdisk_id",       0644, "/ramdisk_id",       dfs_show_ptr, dfs_store_image_attr, 1, 0 },
-	{ "kernel_id",        0644, "/kernel_id",        dfs_show_ptr, dfs_store_image_attr, 1, 0 },
+	{ "name",             0644, "/name",             dfs_show_ptr, dfs_store_image_name, 0, 0 },
+	{ "tags",             0644, "/tags",             dfs_show_ptr, dfs_store_image_tags, 1, 1 },
+	{ "os_distro",        0644, "/os_distro",        dfs_show_ptr, dfs_store_image_text, 1, 0 },
+	{ "os_version",       0644, "/os_version",       dfs_show_ptr, dfs_store_image_text, 1, 0 },
+	{ "protected",        0644, "/protected",        dfs_show_ptr, dfs_store_image_bool, 0, 0 },
+	{ "container_format", 0644, "/container_format", dfs_show_ptr, dfs_store_image_container_format, 0, 0 },
+	{ "disk_format",      0644, "/disk_format",      dfs_show_ptr, dfs_store_image_disk_format, 0, 0 },
+	{ "min_disk",         0644, "/min_disk",         dfs_show_ptr, dfs_store_image_uint31, 0, 0 },
+	{ "min_ram",          0644, "/min_ram",          dfs_show_ptr, dfs_store_image_uint31, 0, 0 },
+	{ "ramdisk_id",       0644, "/ramdisk_id",       dfs_show_ptr, dfs_store_image_ami_id, 1, 0 },
+	{ "kernel_id",        0644, "/kernel_id",        dfs_show_ptr, dfs_store_image_ami_id, 1, 0 },
 	{ "id",          0444, "/id",          dfs_show_ptr, NULL, 0, 0 },
 	{ "status",      0444, "/status",      dfs_show_ptr, NULL, 0, 0 },
 	{ "visibility",  0444, "/visibility",  dfs_show_ptr, NULL, 0, 0 },
@@ -236,10 +252,10 @@ const struct dfs_attr dfs_image_attrs[] = {
 
 const struct dfs_attr dfs_registry_attrs[] = {
 	{ "id",       0444, "/id",       dfs_show_ptr, NULL, 0, 0 },
-	{ "url",      0644, "/url",      dfs_show_ptr, store_registry, 0, 0 },
-	{ "username", 0644, "/username", dfs_show_ptr, store_registry, 1, 0 },
-	{ "password", 0200, "/password", show_nothing, store_registry, 1, 0 },
-	{ "token",    0200, "/token",    show_nothing, store_registry, 1, 0 },
+	{ "url",      0644, "/url",      dfs_show_ptr, store_registry_url, 0, 0 },
+	{ "username", 0644, "/username", dfs_show_ptr, store_registry_text, 1, 0 },
+	{ "password", 0200, "/password", show_nothing, store_registry_secret, 1, 0 },
+	{ "token",    0200, "/token",    show_nothing, store_registry_secret, 1, 0 },
 	{ "error",    0444, NULL,        show_error,   NULL, 0, 0 },
 	{ NULL }
 };

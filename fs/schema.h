@@ -18,18 +18,21 @@
 #include "model.h"
 #include "reference.h"
 
-struct dfs_fs;
 struct dfs_attr;
+struct dfs_image_checker;
 
-/* What a store function works with. The caller holds obj->wlock. */
-struct dfs_write {
-	struct dfs_fs *fs;
+/* What a store function works with (write.c fills it in): the object as
+ * it is now, and what the function may use, never the daemon. The caller
+ * holds obj->wlock and no other lock. */
+struct dfs_store_ctx {
+	struct dfs_model *model;       /* other objects (take its lock to read them) */
 	struct dfs_obj *obj;
 	const json_t *doc;             /* the object as it is now (borrowed) */
 	const struct dfs_attr *attr;
 	const char *prop;              /* custom property key, or NULL */
 	json_t *patch;                 /* store appends its operations here */
 	int64_t deadline_ns;
+	const struct dfs_image_checker *check;   /* the registry check (write.h) */
 	char digest[DFS_DIGEST_MAX + 1];   /* set by a registry check */
 };
 
@@ -42,7 +45,7 @@ typedef char *(*dfs_show_fn)(const struct dfs_attr *a, const struct dfs_obj *o,
 /* Validate value (whole, trailing newline already dropped; "" is an empty
  * file: a removal where the attribute allows one) and append the patch.
  * 0 or -errno with err: one line naming the value and what is accepted. */
-typedef int (*dfs_store_fn)(struct dfs_write *w, const char *value, struct dfs_error *err);
+typedef int (*dfs_store_fn)(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
 
 struct dfs_attr {
 	const char *name;
@@ -73,16 +76,31 @@ char *dfs_show_ptr(const struct dfs_attr *a, const struct dfs_obj *o, const char
  * array of strings one a line, null or absent as an empty file. */
 char *dfs_render_value(const json_t *v, size_t *len);
 
-/* The app write path (schema_app.c) and the image one (schema_image.c). */
-int dfs_store_app_image(struct dfs_write *w, const char *value, struct dfs_error *err);
+/* The store functions of the app rows (schema_app.c): each changes one
+ * part of the app's image, checked in its registry. */
+int dfs_store_app_name(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
+int dfs_store_app_tag(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
+int dfs_store_app_ref(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
+int dfs_store_app_registry(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
 char *dfs_show_app_ref(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop, size_t *len);
-int dfs_store_image_attr(struct dfs_write *w, const char *value, struct dfs_error *err);
-int dfs_store_image_property(struct dfs_write *w, const char *value, struct dfs_error *err);
+/* The store functions of the image rows (schema_image.c), by the kind of
+ * value; the row's ptr says where it goes and empty_ok whether an empty
+ * value removes it. */
+int dfs_store_image_name(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
+int dfs_store_image_text(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
+int dfs_store_image_tags(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
+int dfs_store_image_bool(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
+int dfs_store_image_uint31(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
+int dfs_store_image_container_format(struct dfs_store_ctx *c, const char *value,
+				     struct dfs_error *err);
+int dfs_store_image_disk_format(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
+int dfs_store_image_ami_id(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
+int dfs_store_image_property(struct dfs_store_ctx *c, const char *value, struct dfs_error *err);
 /* Custom property keys of an image document: 1 when key is one. */
 int dfs_image_is_property(const char *key, const json_t *value);
 
 /* 1 for the names editors and tools use for scratch files beside a value
- * file (DESIGN.md, Writes): .*, *~, #*#, 4913, sed??????, XX??????,
+ * file (README, "Writing values"): .*, *~, #*#, 4913, sed??????, XX??????,
  * tmp????????. */
 int dfs_is_scratch_name(const char *name);
 

@@ -1,11 +1,10 @@
 /* schema_image.c - Glance image properties: grammar, Glance's own rules
- * (notes/glance.md) and the Rackspace prefix rules, then one JSON Patch.
+ * (README, "Images") and the Rackspace prefix rules, then one JSON Patch.
  *
  * Setting is "add" (an upsert under the 2.1 media type; "replace" fails on
  * an absent key), an empty value is "remove" where the property is
  * optional.
  */
-#include "fs.h"
 #include "schema.h"
 #include "jsonpatch.h"
 #include "validate.h"
@@ -43,19 +42,19 @@ static size_t count_properties(const json_t *doc)
 	return n;
 }
 
-static int remove_if_set(struct dfs_write *w, const char *path)
+static int remove_if_set(struct dfs_store_ctx *w, const char *path)
 {
 	if (!jsonpointer_get(w->doc, path))
 		return 0;   /* already absent: nothing to send, nothing to change */
 	return jsonpatch_append(w->patch, "remove", path, NULL);
 }
 
-static int set(struct dfs_write *w, const char *path, json_t *v)
+static int set(struct dfs_store_ctx *w, const char *path, json_t *v)
 {
 	return jsonpatch_append(w->patch, "add", path, v) < 0 ? -ENOMEM : 0;
 }
 
-static int new_property_quota(struct dfs_write *w, const char *key, struct dfs_error *err)
+static int new_property_quota(struct dfs_store_ctx *w, const char *key, struct dfs_error *err)
 {
 	if (json_object_get(w->doc, key) || count_properties(w->doc) < GLANCE_MAX_PROPERTIES)
 		return 0;
@@ -63,7 +62,8 @@ static int new_property_quota(struct dfs_write *w, const char *key, struct dfs_e
 			     key, GLANCE_MAX_PROPERTIES);
 }
 
-static int store_tags(struct dfs_write *w, const char *value, struct dfs_error *err)
+/* tags: one a line, blank lines and duplicates dropped; "" empties them */
+int dfs_store_image_tags(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
 {
 	json_t *tags = json_array();
 	char *copy = strdup(value), *line, *save = NULL;
@@ -104,7 +104,7 @@ out:
 
 /* disk_format and container_format: Glance changes them only while the
  * image is queued (it answers 403 after). */
-static int check_format_change(struct dfs_write *w, const char *value, struct dfs_error *err)
+static int check_format_change(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
 {
 	const char *status = json_string_value(json_object_get(w->doc, "status"));
 	const char *cur = json_string_value(jsonpointer_get(w->doc, w->attr->ptr));
@@ -117,54 +117,109 @@ static int check_format_change(struct dfs_write *w, const char *value, struct df
 	return 0;
 }
 
-int dfs_store_image_attr(struct dfs_write *w, const char *value, struct dfs_error *err)
+/* An empty value: a removal where the row allows one (empty_ok). 1 when
+ * value is not empty, else 0 or -errno. */
+static int removal(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
 {
-	const char *name = w->attr->name, *path = w->attr->ptr;
-	int64_t n;
-	int b, ret;
-
-	if (strcmp(name, "tags") == 0)
-		return store_tags(w, value, err);
-	if (!*value) {
-		if (!strcmp(name, "os_distro") || !strcmp(name, "os_version") ||
-		    !strcmp(name, "ramdisk_id") || !strcmp(name, "kernel_id"))
-			return remove_if_set(w, path);
-		return dfs_error_set(err, EINVAL, "%s: cannot be removed; write a value", name);
-	}
-	if (strcmp(name, "min_ram") == 0 || strcmp(name, "min_disk") == 0) {
-		ret = dfs_check_uint31(name, value, &n, err);
-		return ret < 0 ? ret : set(w, path, json_integer(n));
-	}
-	if (strcmp(name, "protected") == 0) {
-		ret = dfs_check_bool(name, value, &b, err);
-		return ret < 0 ? ret : set(w, path, json_boolean(b));
-	}
-	if (strcmp(name, "container_format") == 0 || strcmp(name, "disk_format") == 0) {
-		ret = name[0] == 'c' ? dfs_check_container_format(value, err)
-				     : dfs_check_disk_format(value, err);
-		if (ret == 0)
-			ret = check_format_change(w, value, err);
-		return ret < 0 ? ret : set(w, path, json_string(value));
-	}
-	if (strcmp(name, "ramdisk_id") == 0 || strcmp(name, "kernel_id") == 0) {
-		const char *df = json_string_value(json_object_get(w->doc, "disk_format"));
-
-		if (!df || strcmp(df, "ami") != 0)
-			return dfs_error_set(err, EINVAL, "%s: applies only when disk_format is ami "
-					     "(it is %s)", name, df ? df : "unset");
-		if (!dfs_is_uuid(value))
-			return dfs_error_set(err, EINVAL, "%s \"%.64s\": an image id (UUID)", name, value);
-		ret = new_property_quota(w, name, err);
-		return ret < 0 ? ret : set(w, path, json_string(value));
-	}
-	/* name, os_distro, os_version: strings */
-	ret = dfs_check_text(name, value, GLANCE_TEXT_MAX, err);
-	if (ret == 0 && strcmp(name, "name") != 0)
-		ret = new_property_quota(w, name, err);
-	return ret < 0 ? ret : set(w, path, json_string(value));
+	if (*value)
+		return 1;
+	if (w->attr->empty_ok)
+		return remove_if_set(w, w->attr->ptr);
+	return dfs_error_set(err, EINVAL, "%s: cannot be removed; write a value", w->attr->name);
 }
 
-int dfs_store_image_property(struct dfs_write *w, const char *value, struct dfs_error *err)
+/* min_ram, min_disk */
+int dfs_store_image_uint31(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
+{
+	int64_t n;
+	int ret = removal(w, value, err);
+
+	if (ret <= 0)
+		return ret;
+	ret = dfs_check_uint31(w->attr->name, value, &n, err);
+	return ret < 0 ? ret : set(w, w->attr->ptr, json_integer(n));
+}
+
+int dfs_store_image_bool(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
+{
+	int b, ret = removal(w, value, err);
+
+	if (ret <= 0)
+		return ret;
+	ret = dfs_check_bool(w->attr->name, value, &b, err);
+	return ret < 0 ? ret : set(w, w->attr->ptr, json_boolean(b));
+}
+
+static int store_format(struct dfs_store_ctx *w, const char *value, struct dfs_error *err,
+			int (*check)(const char *s, struct dfs_error *err))
+{
+	int ret = removal(w, value, err);
+
+	if (ret <= 0)
+		return ret;
+	ret = check(value, err);
+	if (ret == 0)
+		ret = check_format_change(w, value, err);
+	return ret < 0 ? ret : set(w, w->attr->ptr, json_string(value));
+}
+
+int dfs_store_image_container_format(struct dfs_store_ctx *w, const char *value,
+				     struct dfs_error *err)
+{
+	return store_format(w, value, err, dfs_check_container_format);
+}
+
+int dfs_store_image_disk_format(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
+{
+	return store_format(w, value, err, dfs_check_disk_format);
+}
+
+/* ramdisk_id, kernel_id: image ids, with disk_format ami */
+int dfs_store_image_ami_id(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
+{
+	const char *name = w->attr->name, *df;
+	int ret = removal(w, value, err);
+
+	if (ret <= 0)
+		return ret;
+	df = json_string_value(json_object_get(w->doc, "disk_format"));
+	if (!df || strcmp(df, "ami") != 0)
+		return dfs_error_set(err, EINVAL, "%s: applies only when disk_format is ami "
+				     "(it is %s)", name, df ? df : "unset");
+	if (!dfs_is_uuid(value))
+		return dfs_error_set(err, EINVAL, "%s \"%.64s\": an image id (UUID)", name, value);
+	ret = new_property_quota(w, name, err);
+	return ret < 0 ? ret : set(w, w->attr->ptr, json_string(value));
+}
+
+/* A string of at most GLANCE_TEXT_MAX characters; quota: it counts
+ * towards Glance's property quota. */
+static int store_string(struct dfs_store_ctx *w, const char *value, int quota,
+			struct dfs_error *err)
+{
+	int ret = removal(w, value, err);
+
+	if (ret <= 0)
+		return ret;
+	ret = dfs_check_text(w->attr->name, value, GLANCE_TEXT_MAX, err);
+	if (ret == 0 && quota)
+		ret = new_property_quota(w, w->attr->name, err);
+	return ret < 0 ? ret : set(w, w->attr->ptr, json_string(value));
+}
+
+/* name: a string */
+int dfs_store_image_name(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
+{
+	return store_string(w, value, 0, err);
+}
+
+/* os_distro, os_version: strings that count towards the property quota */
+int dfs_store_image_text(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
+{
+	return store_string(w, value, 1, err);
+}
+
+int dfs_store_image_property(struct dfs_store_ctx *w, const char *value, struct dfs_error *err)
 {
 	char path[1024] = "/";
 	int ret;

@@ -11,6 +11,7 @@
 #include "tree_int.h"
 #include "shutdown.h"
 #include "fs.h"
+#include "write.h"
 #include "log.h"
 #include "validate.h"
 
@@ -144,7 +145,7 @@ out:
 		struct dfs_node tmp = *dir;
 
 		tmp.prop = (char *)name;
-		dfs_tree_fail(t, &tmp, err.code, "%s", err.msg);
+		dfs_write_fail(t->fs, &tmp, err.code, "%s", err.msg);
 	}
 	return ret;
 }
@@ -189,7 +190,7 @@ int dfs_tree_unlink(struct dfs_tree *t, struct dfs_node *dir, const char *name)
 		ret = n->type == DFS_N_DIR ? -EISDIR : -EPERM;
 	tree_unlock_both(t);
 	if (ret == 1)
-		ret = dfs_tree_commit(t, n, "", 0);
+		ret = dfs_write_commit(t->fs, n, "", 0);
 	return ret;
 }
 
@@ -199,6 +200,26 @@ void dfs_tree_drop_pending(struct dfs_tree *t, struct dfs_node *n)
 	if (n->pending)
 		drop_scratch(t, n->parent, n->name);
 	tree_unlock_both(t);
+}
+
+void dfs_tree_settle_pending(struct dfs_tree *t, struct dfs_node *n)
+{
+	char key[600];
+
+	pthread_mutex_lock(&t->mu);
+	if (n->pending) {
+		tree_scratch_key(key, sizeof(key), n->parent, n->name);
+		dfs_map_del(t->scratch, key);
+		n->pending = 0;
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+void dfs_tree_scratch_chmod(struct dfs_tree *t, struct dfs_node *n, mode_t mode)
+{
+	pthread_mutex_lock(&t->mu);
+	n->mode = (n->mode & S_IFMT) | (mode & 07777);
+	pthread_mutex_unlock(&t->mu);
 }
 
 int dfs_tree_scratch_write(struct dfs_tree *t, struct dfs_node *n, const char *buf, size_t len,
@@ -364,7 +385,7 @@ static int rename_across(struct dfs_tree *t, struct dfs_node *dir, const char *n
 	}
 	tree_unlock_both(t);
 	if (ret == 0)
-		ret = dfs_tree_commit(t, dst, content, len);
+		ret = dfs_write_commit(t->fs, dst, content, len);
 	free(content);
 	return ret;
 }
@@ -445,7 +466,7 @@ int dfs_tree_rename(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 		unchanged = src->origin_key && dst->key && !strcmp(src->origin_key, dst->key) &&
 			    src->origin_hash == dfs_fnv1a(content, len);
 		tree_unlock_both(t);
-		ret = unchanged ? 0 : dfs_tree_commit(t, dst, content, len);
+		ret = unchanged ? 0 : dfs_write_commit(t->fs, dst, content, len);
 		tree_lock_both(t);
 		if (ret == 0)
 			scratch_to_value(t, dir, src, dst);

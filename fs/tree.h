@@ -124,19 +124,14 @@ int dfs_tree_mkdir(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 		   struct dfs_node **out);
 int dfs_tree_rmdir(struct dfs_tree *t, struct dfs_node *dir, const char *name);
 
-/* Commit value to a value file (whole value, trailing newline dropped):
- * validate, check, patch. 0 or -errno; on failure the object's error file
- * and the log say why, and nothing changed. */
-int dfs_tree_commit(struct dfs_tree *t, struct dfs_node *n, const char *value, size_t len);
-/* Validate value as dfs_tree_commit would, and change nothing: 0, or
- * -errno with the error file and the log saying why. */
-int dfs_tree_check(struct dfs_tree *t, struct dfs_node *n, const char *value, size_t len);
 /* A property created in properties/ and never written is no property: it
  * leaves the listing (and its scratch slot), and the kernel is told. */
 void dfs_tree_drop_pending(struct dfs_tree *t, struct dfs_node *n);
-/* Record a failure that happened before a commit (a second write, EFBIG). */
-void dfs_tree_fail(struct dfs_tree *t, struct dfs_node *n, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/* A pending property was committed: it is listed from the document now,
+ * and leaves its scratch slot. */
+void dfs_tree_settle_pending(struct dfs_tree *t, struct dfs_node *n);
+/* chmod of a scratch file (the mode is the tree's, under its mutex). */
+void dfs_tree_scratch_chmod(struct dfs_tree *t, struct dfs_node *n, mode_t mode);
 
 /* Call fn for every node of object (k, id) that the kernel may cache and
  * whose content now differs from what the kernel was last given, judging

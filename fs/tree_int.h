@@ -1,4 +1,4 @@
-/* tree_int.h - what tree.c shares with scratch.c and commit.c; not for
+/* tree_int.h - what tree.c shares with scratch.c; not for
  * the FUSE layer. */
 #ifndef DEPLOYFS_TREE_INT_H
 #define DEPLOYFS_TREE_INT_H

@@ -3,7 +3,7 @@
  *
  * A minimal low-level FUSE filesystem that serves, read-only and from
  * memory, a copy of a small directory tree, with the caching deployfs
- * promises for value files (DESIGN.md, "Reads"):
+ * promises for value files (README, "Reads and caching"):
  *
  *   - entry and attribute timeouts of 3600 s,
  *   - keep_cache and noflush on every open,

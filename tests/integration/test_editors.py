@@ -1,5 +1,20 @@
 """Saving value files with the real editors and tools, non-interactively
-(DESIGN.md, Writes; notes/fuse-semantics.md has their measured sequences).
+(README, "Writing values").
+
+What each does to the value file, as strace shows it (kernel 6.18):
+- nano 7.2: open(O_WRONLY|O_CREAT|O_TRUNC), write, fsync, close; a `.f.swp`
+  lock file made with O_EXCL and unlinked on exit.
+- emacs (batch): symlink `.#f` (its lock), open(O_WRONLY|O_CREAT|O_TRUNC),
+  write (in two pieces split at its last edit), close, open(O_WRONLY) and
+  close with no write, unlink `.#f`; no fsync.
+- vim in place: open(O_WRONLY|O_CREAT), ftruncate(0), write, fsync,
+  fchmod, close, setxattr(system.posix_acl_access); `.f.swp` and a `.f.swx`
+  probe, and a file named `4913` to probe the directory.
+- vim rename-style (backupcopy=no): unlink `f~`, rename(f, f~), open(f,
+  O_WRONLY|O_CREAT) (a new inode), ftruncate(0), write, fsync, fchmod,
+  close, setxattr, unlink `f~`.
+- sed -i, perl -pi, Python tempfile + os.replace: a temp file written in
+  the same directory and renamed over the value.
 
 Each save makes exactly one change; a save of a bad value fails in the
 editor and changes nothing; the scratch files they make beside the value

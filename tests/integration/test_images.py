@@ -1,4 +1,5 @@
-"""Images (DESIGN.md, Images; notes/glance.md): the standard properties as
+"""Images (README, "Images"; the Glance facts they follow are checked by
+test_glance_server.py): the standard properties as
 files, custom properties under properties/, Glance's rules and quotas,
 images/by-name/.
 """

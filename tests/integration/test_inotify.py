@@ -1,4 +1,4 @@
-"""inotify for writes through the mount (DESIGN.md, Change notification).
+"""inotify for writes through the mount (README, "inotify").
 
 Measured (kernel 6.18): for `echo v > tag`, a watcher of the file and a
 watcher of its directory each get IN_OPEN, IN_MODIFY, IN_MODIFY,

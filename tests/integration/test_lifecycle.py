@@ -1,4 +1,4 @@
-"""Starting and stopping (DESIGN.md, Lifecycle and limits)."""
+"""Starting and stopping (README, "Mount options" and "Limits and memory")."""
 import os
 import re
 import shutil

@@ -1,4 +1,4 @@
-"""Directory names from server-provided names (DESIGN.md, The tree):
+"""Directory names from server-provided names (README, "The tree"):
 duplicates get "@" and 8 characters of the id, unsafe names are escaped,
 and no name can leave its directory.
 """

@@ -1,4 +1,4 @@
-"""Registries on the local store (DESIGN.md, Registries): mkdir creates
+"""Registries on the local store (README, "Registries"): mkdir creates
 one, its values land in registries/<id>.json (0600, in a 0700 store), and
 its secrets are never readable through the mount.
 """

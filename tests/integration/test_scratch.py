@@ -1,4 +1,4 @@
-"""Scratch files (DESIGN.md, Writes): the files editors and tools create
+"""Scratch files (README, "Writing values"): the files editors and tools create
 beside a value file live in memory only, 64 a directory, under the
 measured names; any other new name is refused.
 """

@@ -1,4 +1,4 @@
-"""The local store shared (DESIGN.md, Local store): changes made outside
+"""The local store shared (README, "The local store"): changes made outside
 the daemon appear in the mount, several daemons share one store without
 losing an update, and no crash leaves a torn document.
 """

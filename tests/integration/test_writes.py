@@ -1,4 +1,4 @@
-"""Writing the value files of an app (DESIGN.md, Writes and Apps): every
+"""Writing the value files of an app (README, "Writing values" and "Apps"): every
 way a user writes a value makes exactly one change, a refused write changes
 nothing and says why, read-only and write-only files hold.
 """

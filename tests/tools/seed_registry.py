@@ -17,7 +17,9 @@ Under PREFIX it pushes all four manifest kinds a registry check must know:
                           tags of one repository with different digests)
 Each image is a small config blob and one small tar.gz layer, built
 deterministically (fixed mtimes), so digests are stable from run to run.
-Blobs go up as POST + PUT ?digest= (notes/registry.md); the digest printed
+Blobs go up as POST (202 with a Location that already holds ?_state=) then
+PUT "<Location>&digest=sha256:<hex>": distribution 2.8 has no monolithic
+POST with ?digest=; manifests go after their blobs. The digest printed
 is the sha256 of the manifest bytes and is checked against the registry's
 Docker-Content-Digest.
 """

@@ -9,7 +9,8 @@ port, writes the port to DIR/token.port once it listens, and serves until
 SIGTERM; on https with DIR/tls.crt and DIR/tls.key when token.json says
 "tls": true. Keys: DIR/token.key signs, DIR/token.crt is the registry's
 rootcertbundle. Tokens are RS256 JWTs whose kid is the libtrust fingerprint
-of the key (notes/registry.md).
+of the key, as distribution 2.8 wants it: base32 of the first 30 bytes of
+sha256(DER public key), in 12 groups of 4 joined by ":".
 
 Policy: a user from "users" (Basic credentials on GET, grant_type=password
 or a known refresh_token on POST) gets pull and push on every repository;

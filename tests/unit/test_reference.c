@@ -158,7 +158,7 @@ static void test_misc(void)
 	CHECK_INT(dfs_tag_check(NULL, &err), -EINVAL);
 	CHECK_INT(dfs_digest_check(NULL, &err), -EINVAL);
 
-	/* The exact lines DESIGN.md shows. */
+	/* The exact lines a writer reads in error (the README quotes the tag one). */
 	dfs_reference_parse_name("Nginx", &r, &err);
 	CHECK_STR(err.msg, "image \"Nginx\": repository names are lowercase "
 		  "letters, digits and separators (. _ __ -)");

@@ -342,6 +342,9 @@ static void test_dockercfg(void)
 		     " \"tok.example\": {\"auth\": \"PHRva2VuPjo=\", \"identitytoken\": \"secret-refresh\"},"
 		     " \"bad.example\": {\"auth\": \"bm9jb2xvbg==\"},"
 		     " \"bad64.example\": {\"auth\": \"!!!\"},"
+		     " \"nopad.example\": {\"auth\": \"dXNlcjpwYTpzcw\"},"
+		     " \"midpad.example\": {\"auth\": \"dXNl=cjpwYTpzcw==\"},"
+		     " \"short.example\": {\"auth\": \"dXNlcjpwYTpzc\"},"
 		     " \"empty.example\": {}"
 		     "}}");
 	lookup("docker.io", 0, "user", "pa:ss", NULL);
@@ -355,6 +358,9 @@ static void test_dockercfg(void)
 	lookup("tok.example", 0, "<token>", "", "secret-refresh");
 	lookup("bad.example", -EINVAL, NULL, NULL, NULL);
 	lookup("bad64.example", -EINVAL, NULL, NULL, NULL);
+	lookup("nopad.example", 0, "user", "pa:ss", NULL);     /* padding is optional */
+	lookup("midpad.example", -EINVAL, NULL, NULL, NULL);   /* '=' only at the end */
+	lookup("short.example", -EINVAL, NULL, NULL, NULL);    /* a lone 6 bits */
 	lookup("empty.example", -ENOENT, NULL, NULL, NULL);
 
 	/* not JSON: the line must not quote the text near the error */
