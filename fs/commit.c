@@ -91,7 +91,7 @@ static int run(struct dfs_tree *t, struct dfs_node *n, const char *buf, size_t l
 		goto out_record;
 	dfs_model_rdlock(fs->model);
 	w.obj = o;
-	w.doc = o->gone ? NULL : json_incref(o->doc);
+	w.doc = o->gone ? NULL : json_incref((json_t *)dfs_obj_doc(o));
 	dfs_model_unlock(fs->model);
 	if (!w.doc) {
 		ret = dfs_error_set(&err, ENOENT, "the object is gone");

@@ -468,7 +468,9 @@ int main(int argc, char *argv[])
 	dfs_shutdown_stop();
 	/* a signal ends the loop with its number: a clean exit */
 	ret = ret < 0 ? 1 : 0;
-	/* the watcher feeds the notifier: stop it first */
+	/* the watcher feeds the notifier: stop it first (and the reading
+	 * of the store, which starts it) */
+	dfs_model_stop(fs.model);
 	local->ops->free(local);
 	local = NULL;
 	if (api)
@@ -489,6 +491,8 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out_free:
+	if (fs.model)
+		dfs_model_stop(fs.model);
 	if (local)
 		local->ops->free(local);
 	if (api)

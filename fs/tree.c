@@ -359,34 +359,34 @@ fail:
 	return -ENOMEM;
 }
 
+/* The name of o's directory before any suffix: an image's id, another
+ * object's name (NULL when it has none). */
+static const char *obj_dir_name(const struct dfs_obj *o)
+{
+	return o->kind == DFS_IMAGE ? o->id : o->name;
+}
+
 /* Both locks held. Grow c by the object o, created since c was built,
  * when that changes no other sibling's name: o's own name is safe as it
  * is and no sibling has it or shows it. 0, or -1: build c again. */
 static int names_add(struct tree_names *c, const struct dfs_obj *o, enum dfs_kind k,
 		     const char *env_id, const char *prefix)
 {
-	const json_t *doc = o->doc;
-	json_t *nm = json_object_get(doc, k == DFS_IMAGE ? "id" : "name");
+	const char *nm = obj_dir_name(o);
 	struct dfs_name_in in;
 	char *assigned = NULL, *key = NULL, **names, **keys = c->keys;
 	const char **ids;
 	void *pos = (void *)(uintptr_t)(c->count + 1);
 	int safe;
 
-	if (json_is_true(json_object_get(doc, "isDeleted")))
+	if (o->deleted)
 		return 0;   /* not listed: nothing to add */
-	if (env_id) {
-		const char *e = json_string_value(json_object_get(doc, "envIdRef"));
-
-		if (!e || strcmp(e, env_id) != 0)
-			return 0;   /* another environment's */
-	}
-	if (!c->raw || !json_is_string(nm))
+	if (!c->raw || !nm)
 		return -1;
-	in.name = json_string_value(nm);
-	in.len = json_string_length(nm);
+	in.name = nm;
+	in.len = strlen(nm);
 	in.id = o->id;
-	if (strlen(in.name) != in.len || dfs_map_get(c->raw, in.name) ||
+	if (dfs_map_get(c->raw, in.name) ||
 	    dfs_map_get(c->byname, in.name) || dfs_names_assign(&in, 1, &assigned) < 0)
 		return -1;
 	safe = strcmp(assigned, in.name) == 0;
@@ -450,19 +450,13 @@ static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, cons
 	if (!all || !in)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		const json_t *doc = all[i]->doc;
-		json_t *nm = json_object_get(doc, k == DFS_IMAGE ? "id" : "name");
+		const char *nm = obj_dir_name(all[i]);
 
-		if (json_is_true(json_object_get(doc, "isDeleted")))
+		/* dfs_model_children gave this environment's apps only */
+		if (all[i]->deleted)
 			continue;
-		if (env_id) {
-			const char *e = json_string_value(json_object_get(doc, "envIdRef"));
-
-			if (!e || strcmp(e, env_id) != 0)
-				continue;
-		}
-		in[count].name = json_is_string(nm) ? json_string_value(nm) : "";
-		in[count].len = json_is_string(nm) ? json_string_length(nm) : 0;
+		in[count].name = nm ? nm : "";
+		in[count].len = nm ? strlen(nm) : 0;
 		in[count].id = all[i]->id;
 		count++;
 	}
@@ -586,7 +580,7 @@ static struct tree_names *byname_names(struct dfs_tree *t)
 		struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
 
 		for (size_t i = 0; all && in && i < n; i++) {
-			const char *name = json_string_value(json_object_get(all[i]->doc, "name"));
+			const char *name = all[i]->name;
 
 			if (!name || !*name)
 				continue;
@@ -710,7 +704,7 @@ static int list_dir(struct dfs_tree *t, struct dfs_node *dir, ent_fn fn, void *a
 		       list_sub("properties", key, DFS_D_PROPS, 1, DFS_IMAGE, o->id, fn, arg) ||
 		       list_scratch(t, dir, fn, arg, NULL);
 	case DFS_D_PROPS:
-		return list_props(t, dir, o->doc, fn, arg);
+		return list_props(t, dir, dfs_obj_doc(o), fn, arg);
 	case DFS_D_REGS:
 		return list_objects(t, DFS_REGISTRY, NULL, DFS_D_REG, "g", fn, arg);
 	case DFS_D_REG:
@@ -805,6 +799,33 @@ void tree_lock_both(struct dfs_tree *t)
 	pthread_mutex_lock(&t->mu);
 }
 
+/* Whether a request on n needs the apps and images, which a large store
+ * reads after the mount (dfs_model_watch): the root, environments and
+ * registries answer while they are read. */
+static int needs_all(const struct dfs_node *n)
+{
+	if (n->type == DFS_N_DIR)
+		return !(n->dtype == DFS_D_ROOT || n->dtype == DFS_D_ENVS || n->dtype == DFS_D_ENV ||
+			 n->dtype == DFS_D_REGS || n->dtype == DFS_D_REG);
+	return !n->has_obj || !(n->kind == DFS_ENV || n->kind == DFS_REGISTRY);
+}
+
+/* The model lock for a request on n: waits for the store's reading only
+ * when n needs it. */
+static void model_lock_for(struct dfs_tree *t, const struct dfs_node *n)
+{
+	if (needs_all(n))
+		dfs_model_rdlock(t->fs->model);
+	else
+		dfs_model_rdlock_now(t->fs->model);
+}
+
+static void tree_lock_for(struct dfs_tree *t, const struct dfs_node *n)
+{
+	model_lock_for(t, n);
+	pthread_mutex_lock(&t->mu);
+}
+
 void tree_unlock_both(struct dfs_tree *t)
 {
 	pthread_mutex_unlock(&t->mu);
@@ -818,7 +839,7 @@ int dfs_tree_lookup(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 
 	if (dir->type != DFS_N_DIR)
 		return -ENOTDIR;
-	tree_lock_both(t);
+	tree_lock_for(t, dir);
 	n = tree_find_child(t, dir, name);
 	if (n) {
 		n->nlookup++;
@@ -886,7 +907,7 @@ int dfs_tree_read(struct dfs_tree *t, struct dfs_node *n, char **buf, size_t *le
 	}
 	if (n->type != DFS_N_VALUE)
 		return -EISDIR;
-	dfs_model_rdlock(t->fs->model);
+	model_lock_for(t, n);
 	ret = tree_render(t, n, buf, len);
 	dfs_model_unlock(t->fs->model);
 	return ret;
@@ -930,7 +951,7 @@ int dfs_tree_hash(struct dfs_tree *t, struct dfs_node *n, uint64_t *out)
 
 	if (n->type != DFS_N_VALUE)
 		return -EINVAL;
-	dfs_model_rdlock(t->fs->model);
+	model_lock_for(t, n);
 	ret = hash_locked(t, n, out);
 	dfs_model_unlock(t->fs->model);
 	return ret;
@@ -947,7 +968,7 @@ int dfs_tree_stat(struct dfs_tree *t, struct dfs_node *n, struct stat *st)
 	st->st_gid = t->gid;
 	st->st_blksize = 4096;
 	st->st_mtim = st->st_ctim = st->st_atim = t->born;
-	dfs_model_rdlock(t->fs->model);
+	model_lock_for(t, n);
 	if (n->has_obj) {
 		o = dfs_model_find(t->fs->model, n->kind, n->oid);
 		if (!o && !(n->type == DFS_N_SCRATCH)) {
@@ -1049,7 +1070,7 @@ int dfs_tree_entries(struct dfs_tree *t, struct dfs_node *dir, struct dfs_dirent
 
 	if (dir->type != DFS_N_DIR)
 		return -ENOTDIR;
-	tree_lock_both(t);
+	tree_lock_for(t, dir);
 	list_dir(t, dir, collect_fn, &c);
 	tree_unlock_both(t);
 	if (c.err) {
