@@ -301,6 +301,11 @@ static int start_registry_client(struct dfs_fs *fs)
 	return 0;
 }
 
+static void warm_tree(void *tree)
+{
+	dfs_tree_warm(tree);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -437,6 +442,7 @@ int main(int argc, char *argv[])
 	 * daemon (and joining it at exit would hang). */
 	fuse_daemonize(cmd.foreground);
 	fs.notifier = dfs_notifier_new(fs.se);
+	dfs_model_set_loaded(fs.model, warm_tree, fs.tree);
 	if (!fs.notifier || dfs_model_watch(fs.model) < 0) {
 		log_warnx("cannot watch the store for changes");
 		goto out_unmount;

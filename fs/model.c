@@ -25,10 +25,13 @@ static atomic_size_t ncached;
  * so that naming a directory costs its own objects, never the store's.
  * Model lock; a group is never freed before the model (an emptied one
  * keeps its generation). */
+#define NAMES_LOG 8
+
 struct group {
 	struct dfs_map *objs;                   /* id -> struct dfs_obj * (borrowed) */
 	uint64_t names_gen;                     /* see dfs_model_names_gen */
-	struct dfs_obj *added;                  /* made by the last names change */
+	/* the last names changes: log[gen % NAMES_LOG] made generation gen */
+	struct dfs_names_change log[NAMES_LOG];
 };
 
 struct dfs_model {
@@ -49,6 +52,8 @@ struct dfs_model {
 	int stop;                               /* the daemon is ending: stop reading */
 	pthread_t loaders[DFS_KIND_COUNT];
 	unsigned started;                       /* kinds with a loader thread */
+	void (*loaded_cb)(void *arg);           /* dfs_model_set_loaded */
+	void *loaded_arg;
 	struct loader *ld;
 	dfs_model_change_cb cb;
 	void *cb_arg;
@@ -93,6 +98,13 @@ static struct group *group_get(struct dfs_model *m, enum dfs_kind k, const char 
 	return g;
 }
 
+/* Model write-lock held. The group's names moved on by one change. */
+static void group_log(struct group *g, int added, struct dfs_obj *o)
+{
+	g->names_gen++;
+	g->log[g->names_gen % NAMES_LOG] = (struct dfs_names_change){ .added = added, .obj = o };
+}
+
 /* Model write-lock held. o joins or leaves the group of doc; the group's
  * names may have changed either way. */
 static void group_join(struct dfs_model *m, struct dfs_obj *o, const json_t *doc)
@@ -102,10 +114,11 @@ static void group_join(struct dfs_model *m, struct dfs_obj *o, const json_t *doc
 	if (!g || dfs_map_put(g->objs, o->id, o) < 0) {
 		log_warnx("out of memory: %s %s may be missing from its directory",
 			  dfs_kind_dir(o->kind), o->id);
+		if (g)
+			group_log(g, 0, NULL);   /* no change to follow: rebuild */
 		return;
 	}
-	g->names_gen++;
-	g->added = o;
+	group_log(g, 1, o);
 }
 
 static void group_leave(struct dfs_model *m, struct dfs_obj *o, const json_t *doc)
@@ -115,8 +128,7 @@ static void group_leave(struct dfs_model *m, struct dfs_obj *o, const json_t *do
 	if (!g)
 		return;
 	dfs_map_del(g->objs, o->id);
-	g->names_gen++;
-	g->added = NULL;
+	group_log(g, 0, o);
 }
 
 static const char empty[] = "";
@@ -378,12 +390,23 @@ uint64_t dfs_model_names_gen(struct dfs_model *m, enum dfs_kind k, const char *p
 	return g ? g->names_gen : 1;
 }
 
-struct dfs_obj *dfs_model_names_added(struct dfs_model *m, enum dfs_kind k, const char *parent,
-				      uint64_t since)
+int dfs_model_names_since(struct dfs_model *m, enum dfs_kind k, const char *parent,
+			  uint64_t since, struct dfs_names_change out[DFS_NAMES_SINCE_MAX])
 {
 	struct group *g = group_find(m, k, parent);
+	uint64_t n;
 
-	return g && since + 1 == g->names_gen ? g->added : NULL;
+	if (!g || since == 0 || since > g->names_gen)
+		return -1;
+	n = g->names_gen - since;
+	if (n > DFS_NAMES_SINCE_MAX || n > NAMES_LOG)
+		return -1;
+	for (uint64_t i = 0; i < n; i++) {
+		out[i] = g->log[(since + 1 + i) % NAMES_LOG];
+		if (!out[i].obj)
+			return -1;
+	}
+	return (int)n;
 }
 
 /* Whether a change from old to doc may rename, move or hide a directory. */
@@ -483,11 +506,10 @@ static json_t *set_doc(struct dfs_model *m, enum dfs_kind k, const char *id, jso
 		return old;
 	}
 	if (names_differ(old, doc)) {
-		/* out of its directory (or its names' set) and into the new one:
-		 * both generations move, and neither is a pure addition */
+		/* out of its directory (or its names' set) and into the new one
+		 * (the same one for a rename): one change in each */
 		group_leave(m, o, old);
 		group_join(m, o, doc);
-		group_find(m, k, group_key(k, doc))->added = NULL;
 	}
 	o->gen++;
 	clock_gettime(CLOCK_REALTIME, &o->mtime);
@@ -664,6 +686,9 @@ static void *load_thread(void *arg)
 			  dfs_kind_dir(ld->kind), ld->err.msg);
 	pthread_mutex_lock(&m->load_mu);
 	if (--m->running == 0) {
+		/* before the waiting requests come in */
+		if (m->loaded_cb && !m->stop)
+			m->loaded_cb(m->loaded_arg);
 		atomic_store(&m->loading, 0);
 		pthread_cond_broadcast(&m->load_cv);
 	}
@@ -765,6 +790,12 @@ int dfs_model_watch(struct dfs_model *m)
 	/* watching from before the reading: nothing changed in between is
 	 * missed (on_store_change holds the changes until it is done) */
 	return start_watchers(m);
+}
+
+void dfs_model_set_loaded(struct dfs_model *m, void (*fn)(void *arg), void *arg)
+{
+	m->loaded_cb = fn;
+	m->loaded_arg = arg;
 }
 
 void dfs_model_stop(struct dfs_model *m)

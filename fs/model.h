@@ -71,6 +71,11 @@ int dfs_model_load(struct dfs_model *m, int64_t deadline_ns, struct dfs_error *e
  * (changes made elsewhere). Returns at once: until the reading is done,
  * dfs_model_rdlock waits for it. */
 int dfs_model_watch(struct dfs_model *m);
+/* fn(arg) runs once the reading that dfs_model_watch starts is done,
+ * before the requests waiting for it go on, from a thread that holds no
+ * lock: let it take the model's with dfs_model_rdlock_now. Before
+ * dfs_model_watch. */
+void dfs_model_set_loaded(struct dfs_model *m, void (*fn)(void *arg), void *arg);
 /* Stop reading and wait for the readers: before the backends are freed.
  * dfs_model_free does it too. */
 void dfs_model_stop(struct dfs_model *m);
@@ -103,12 +108,19 @@ uint64_t dfs_model_gen(struct dfs_model *m);
  * isDeleted changed (for a move between environments, in both). Never 0;
  * a directory that never had an object is at 1. Model lock held. */
 uint64_t dfs_model_names_gen(struct dfs_model *m, enum dfs_kind k, const char *parent);
-/* Model lock held. The object whose creation was the one names change of
- * that directory since generation since (borrowed), or NULL: then
- * anything may have changed. Lets an index of names grow by one instead
- * of being built again. */
-struct dfs_obj *dfs_model_names_added(struct dfs_model *m, enum dfs_kind k, const char *parent,
-				      uint64_t since);
+/* One change of a directory's names: obj joined it (added) or left it. */
+struct dfs_names_change {
+	int added;
+	struct dfs_obj *obj;                /* borrowed; its state is the current one */
+};
+#define DFS_NAMES_SINCE_MAX 8
+/* Model lock held. The changes of one directory's names from generation
+ * since to now, oldest first, into out: their number, or -1 when the
+ * model no longer knows them all (then anything may have changed). Lets
+ * an index of names follow a creation, a deletion or a rename at the cost
+ * of that change instead of being built again. */
+int dfs_model_names_since(struct dfs_model *m, enum dfs_kind k, const char *parent,
+			  uint64_t since, struct dfs_names_change out[DFS_NAMES_SINCE_MAX]);
 
 /* Lock obj->wlock, waiting at most until deadline: 0 or -ETIMEDOUT. */
 int dfs_obj_wlock(struct dfs_obj *o, int64_t deadline_ns, struct dfs_error *err);

@@ -415,8 +415,48 @@ fail:
 	return -1;   /* the maps may hold the new name: rebuilt anyway */
 }
 
+/* Both locks held. Take the object id out of c, when that changes no
+ * other sibling's name: its name is its own (not escaped, no suffix) and
+ * has no '@', so that no sibling's suffix climbed past it (names.c). 0
+ * (also when c does not hold it), or -1: build c again. */
+static int names_remove(struct tree_names *c, const char *id)
+{
+	uintptr_t i = (uintptr_t)dfs_map_get(c->byid, id), last = c->count;
+	char *name;
+
+	if (!i--)
+		return 0;
+	name = c->names[i];
+	if (!c->raw || strchr(name, '@') || !dfs_map_get(c->raw, name))
+		return -1;
+	dfs_map_del(c->byname, name);
+	dfs_map_del(c->byid, id);
+	dfs_map_del(c->raw, name);
+	free(name);
+	if (c->keys)
+		free(c->keys[i]);
+	if (i != --last) {
+		/* the last one takes its place */
+		void *pos = (void *)(i + 1);
+
+		c->ids[i] = c->ids[last];
+		c->names[i] = c->names[last];
+		if (c->keys)
+			c->keys[i] = c->keys[last];
+		if (dfs_map_put(c->byname, c->names[i], pos) < 0 ||
+		    dfs_map_put(c->byid, c->ids[i], pos) < 0) {
+			c->count = last;
+			return -1;
+		}
+	}
+	c->count = last;
+	return 0;
+}
+
 /* Both locks held. The names of the objects of kind k (of env_id's apps
  * when env_id is set), from the cache or built now. NULL on ENOMEM. */
+static struct tree_names *byname_names(struct dfs_tree *t);
+
 static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, const char *env_id,
 				       const char *prefix)
 {
@@ -432,14 +472,20 @@ static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, cons
 	c = names_cached(t, key, gen, &slot);
 	if (c || !slot)
 		return c;
-	/* one object made since (a mkdir, a new app): most often it only adds
-	 * a name, and a lookup or a mkdir then costs the same at any size */
+	/* a few changes since (a mkdir, a new app, a rename, a deletion):
+	 * most often each only adds or takes away its own name, and then
+	 * costs the same at any size */
 	if (slot->gen) {
-		struct dfs_obj *added = dfs_model_names_added(m, k, env_id, slot->gen);
+		struct dfs_names_change ch[DFS_NAMES_SINCE_MAX];
+		int nch = dfs_model_names_since(m, k, env_id, slot->gen, ch), i;
 
-		if (added && names_add(slot, added, k, env_id, prefix) == 0) {
+		for (i = 0; i < nch; i++)
+			if ((ch[i].added ? names_add(slot, ch[i].obj, k, env_id, prefix) :
+			     names_remove(slot, ch[i].obj->id)) < 0)
+				break;
+		if (nch > 0 && i == nch) {
 			slot->gen = gen;
-			slot->grown_by = added->id;
+			slot->grown_by = nch == 1 && ch[0].added ? ch[0].obj->id : NULL;
 			return slot;
 		}
 	}
@@ -501,6 +547,28 @@ static const struct object_dir *object_dir(enum dfs_dtype dt)
 	case DFS_D_REGS: return &regs;
 	default: return NULL;
 	}
+}
+
+void dfs_tree_warm(struct dfs_tree *t)
+{
+	static const char *const prefix[DFS_KIND_COUNT] = {
+		[DFS_ENV] = "e", [DFS_APP] = "a", [DFS_REGISTRY] = "g", [DFS_IMAGE] = "i",
+	};
+	struct dfs_model *m = t->fs->model;
+	struct dfs_obj **envs;
+	size_t n;
+
+	dfs_model_rdlock_now(m);   /* the reader that calls this holds the others */
+	pthread_mutex_lock(&t->mu);
+	envs = dfs_model_list(m, DFS_ENV, &n);
+	for (size_t i = 0; envs && i < n; i++)
+		object_names(t, DFS_APP, envs[i]->id, prefix[DFS_APP]);
+	free(envs);
+	for (int k = 0; k < DFS_KIND_COUNT; k++)
+		if (k != DFS_APP)
+			object_names(t, (enum dfs_kind)k, NULL, prefix[k]);
+	byname_names(t);
+	tree_unlock_both(t);
 }
 
 int dfs_tree_only_added(struct dfs_tree *t, enum dfs_kind k, const char *id, const json_t *doc)

@@ -145,6 +145,11 @@ void dfs_tree_changed_nodes(struct dfs_tree *t, enum dfs_kind k, const char *id,
 			    const json_t *old, const json_t *new_,
 			    void (*fn)(void *arg, struct dfs_node *n), void *arg);
 
+/* Assign the names of every directory of objects now, not at its first
+ * lookup: called once the store is read (dfs_model_set_loaded), so that a
+ * first lookup costs the same in a large directory as in a small one. */
+void dfs_tree_warm(struct dfs_tree *t);
+
 /* 1 when the creation of object id (kind k, document doc) added its name
  * to its directory and changed no other name there: then no entry the
  * kernel holds went stale. 0 when it may have (or it is not known). */
