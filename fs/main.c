@@ -34,6 +34,7 @@ struct opts {
 	char *state, *api, *api_token_file, *glance, *glance_token_file, *cacert, *company;
 	char *registry_check;
 	double timeout, poll;
+	char *max_nodes;
 	int show_help, show_version;
 	int allow_other;      /* allow_other or allow_root was given */
 	int max_threads;      /* max_threads= was given */
@@ -61,6 +62,7 @@ static const struct fuse_opt dfs_opts[] = {
 	OPT("registry_check=%s", registry_check),
 	OPT("timeout=%lf", timeout),
 	OPT("poll=%lf", poll),
+	OPT("max_nodes=%s", max_nodes),
 	FUSE_OPT_KEY("registry_mirror=", KEY_MIRROR),
 	FUSE_OPT_KEY("insecure_registry=", KEY_INSECURE),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -181,6 +183,9 @@ static void usage(const char *prog)
 	       "                               come from it (default: the local store)\n"
 	       "    glance_token_file=FILE     its X-Auth-Token (default $OS_TOKEN)\n"
 	       "    poll=SECONDS               how often the APIs are re-read (default 10)\n"
+	       "    max_nodes=N                files and directories the kernel is let keep\n"
+	       "                               before the least recently used are dropped;\n"
+	       "                               0: no bound (default %d)\n"
 	       "    max_threads=N              FUSE worker threads (default %d)\n"
 	       "    max_idle_threads=N         idle worker threads kept (default -1: all)\n"
 	       "    clone_fd                   one /dev/fuse fd per thread (default off)\n"
@@ -200,7 +205,7 @@ static void usage(const char *prog)
 	       "    -V, --version              print the version\n\n"
 	       "Logs: with -f or -d to stderr; otherwise to syslog (facility daemon,\n"
 	       "tag deployfs), under systemd the journal: journalctl -t deployfs.\n",
-	       prog, DFS_MAX_THREADS);
+	       prog, DFS_MAX_NODES, DFS_MAX_THREADS);
 }
 
 static char *default_state(void)
@@ -237,6 +242,21 @@ static int parse_config(struct opts *o, struct dfs_config *c)
 {
 	c->timeout = o->timeout > 0 ? o->timeout : 10;
 	c->poll = o->poll > 0 ? o->poll : 10;
+	c->max_nodes = DFS_MAX_NODES;
+	if (o->max_nodes) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(o->max_nodes, &end, 10);
+		if (errno || end == o->max_nodes || *end || o->max_nodes[0] == '-' ||
+		    (v && v < DFS_MIN_NODES) || v > 100000000) {
+			fprintf(stderr, "deployfs: max_nodes=%s: a number of files, 0 (no bound) or "
+				"from %d to 100000000\n", o->max_nodes, DFS_MIN_NODES);
+			return -1;
+		}
+		c->max_nodes = v;
+	}
 	if (!o->registry_check || strcmp(o->registry_check, "strict") == 0) {
 		c->registry_check = DFS_CHECK_STRICT;
 	} else if (strcmp(o->registry_check, "warn") == 0) {

@@ -12,7 +12,7 @@
  * since the last trim first (dfs_obj_doc): a full walk of a large store
  * parses each document once while it reads that object's files, and
  * memory stays flat. */
-#define DOC_CACHE_MAX 4096
+#define DOC_CACHE_MAX 2048
 
 /* How long the reading of a store after the mount may take. */
 #define DFS_LOAD_TIMEOUT_S 600

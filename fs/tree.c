@@ -4,6 +4,7 @@
 #include "map.h"
 #include "model.h"
 #include "names.h"
+#include "notify.h"
 #include "log.h"
 
 #include <errno.h>
@@ -35,6 +36,13 @@ struct dfs_node *tree_node_alloc(struct dfs_tree *t)
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return NULL;
+	/* an ino the kernel forgot is given again: the table stays as large
+	 * as the nodes alive, not as every node ever made */
+	if (t->nfree) {
+		n->ino = t->free_inos[--t->nfree];
+		t->byino[n->ino] = n;
+		return n;
+	}
 	n->ino = t->nino;
 	t->byino[t->nino++] = n;
 	return n;
@@ -79,23 +87,125 @@ void tree_node_free(struct dfs_tree *t, struct dfs_node *n)
 	free(n);
 }
 
-void tree_node_retire(struct dfs_tree *t, struct dfs_node *n)
+/* Put n at the head of *list (newest first) and free what has been on it
+ * for longer than grace, giving its ino back. */
+static void retire_on(struct dfs_tree *t, struct dfs_node **list, struct dfs_node *n,
+		      int64_t grace)
 {
 	int64_t now = dfs_now_ns();
-	struct dfs_node **p = &t->retired;
+	struct dfs_node **p = list;
 
 	t->byino[n->ino] = NULL;
 	n->retired_at = now;
-	n->retired_next = t->retired;
-	t->retired = n;
+	n->retired_next = *list;
+	*list = n;
 	/* newest first: cut the list where the grace has passed */
-	while (*p && now - (*p)->retired_at < DFS_NODE_GRACE_NS)
+	while (*p && now - (*p)->retired_at < grace)
 		p = &(*p)->retired_next;
 	while (*p) {
 		struct dfs_node *old = *p;
 
 		*p = old->retired_next;
+		if (t->nfree == t->capfree) {
+			size_t cap = t->capfree ? t->capfree * 2 : 1024;
+			fuse_ino_t *v = realloc(t->free_inos, cap * sizeof(*v));
+
+			if (v) {
+				t->free_inos = v;
+				t->capfree = cap;
+			}
+		}
+		if (t->nfree < t->capfree)
+			t->free_inos[t->nfree++] = old->ino;
 		tree_node_free(t, old);
+	}
+}
+
+void tree_node_retire(struct dfs_tree *t, struct dfs_node *n)
+{
+	retire_on(t, &t->retired, n, DFS_NODE_GRACE_NS);
+}
+
+/* ---- the bound on nodes ----
+ *
+ * The kernel keeps an inode, and so its node here, for every file looked
+ * up until it forgets it, which a machine with free memory never does: a
+ * walk of 100,000 objects' 1.9 million files would hold a node for each.
+ * Past max_nodes, the least recently used nodes are let go: one the
+ * kernel does not know (forgotten, or only listed) is freed; one it knows
+ * has its entry invalidated (by the notifier thread), which makes the
+ * kernel drop an unused dentry and inode and forget it. A file in use
+ * (open, a cwd, an inotify watch) keeps its inode and its node: found by
+ * its key, it keeps its ino too. */
+
+static int droppable(const struct dfs_node *n)
+{
+	return n->ino != FUSE_ROOT_ID && n->key && n->type != DFS_N_SCRATCH && !n->pending;
+}
+
+static void lru_unlink(struct dfs_tree *t, struct dfs_node *n)
+{
+	if (!n->in_lru)
+		return;
+	if (n->lru_prev)
+		n->lru_prev->lru_next = n->lru_next;
+	else
+		t->lru_head = n->lru_next;
+	if (n->lru_next)
+		n->lru_next->lru_prev = n->lru_prev;
+	else
+		t->lru_tail = n->lru_prev;
+	n->lru_prev = n->lru_next = NULL;
+	n->in_lru = 0;
+	t->nlru--;
+}
+
+/* Tree mutex held. n was used: it goes to the head. */
+static void lru_touch(struct dfs_tree *t, struct dfs_node *n)
+{
+	if (!droppable(n) || t->lru_head == n)
+		return;
+	lru_unlink(t, n);
+	n->lru_next = t->lru_head;
+	if (t->lru_head)
+		t->lru_head->lru_prev = n;
+	t->lru_head = n;
+	if (!t->lru_tail)
+		t->lru_tail = n;
+	n->in_lru = 1;
+	t->nlru++;
+}
+
+/* Tree mutex held. Free n now that it is off every index. */
+static void drop_node(struct dfs_tree *t, struct dfs_node *n)
+{
+	lru_unlink(t, n);
+	if (dfs_map_get(t->bykey, n->key) == n)
+		dfs_map_del(t->bykey, n->key);
+	retire_on(t, &t->dropped, n, DFS_DROP_GRACE_NS);
+}
+
+/* Tree mutex held. Past max_nodes, let go of the least recently used
+ * nodes, a bounded number per call (a lookup pays for a few). */
+#define TRIM_STEP 64
+static void tree_trim(struct dfs_tree *t)
+{
+	struct dfs_notifier *nt = t->fs ? t->fs->notifier : NULL;
+
+	for (int i = 0; i < TRIM_STEP && t->max_nodes && t->nlru > t->max_nodes; i++) {
+		struct dfs_node *n = t->lru_tail;
+
+		if (!n)
+			break;
+		if (n->nlookup == 0) {
+			drop_node(t, n);
+			continue;
+		}
+		/* known to the kernel: ask it to let go (it forgets, and a
+		 * later trim frees the node); meanwhile it is used again */
+		if (nt && n->parent && n->name)
+			dfs_notifier_inval_entry(nt, n->parent, n->name);
+		lru_touch(t, n);
 	}
 }
 
@@ -107,8 +217,10 @@ static struct dfs_node *node_for(struct dfs_tree *t, const struct ent *e)
 	if (e->node)
 		return e->node;
 	n = dfs_map_get(t->bykey, e->key);
-	if (n)
+	if (n) {
+		lru_touch(t, n);
 		return n;
+	}
 	n = tree_node_alloc(t);
 	if (!n)
 		return NULL;
@@ -124,6 +236,7 @@ static struct dfs_node *node_for(struct dfs_tree *t, const struct ent *e)
 	n->name = strdup(e->name);
 	if (!n->key || dfs_map_put(t->bykey, n->key, n) < 0)
 		return NULL;
+	lru_touch(t, n);
 	return n;
 }
 
@@ -135,6 +248,7 @@ struct dfs_tree *dfs_tree_new(struct dfs_fs *fs)
 	if (!t)
 		return NULL;
 	t->fs = fs;
+	t->max_nodes = fs ? fs->cfg.max_nodes : 0;
 	pthread_mutex_init(&t->mu, NULL);
 	t->bykey = dfs_map_new();
 	t->scratch = dfs_map_new();
@@ -163,12 +277,16 @@ void dfs_tree_free(struct dfs_tree *t)
 		return;
 	for (size_t i = 0; i < t->nino; i++)
 		tree_node_free(t, t->byino[i]);
-	while (t->retired) {
-		struct dfs_node *n = t->retired;
+	for (struct dfs_node **list = &t->retired; list; list = list == &t->retired ?
+								&t->dropped : NULL) {
+		while (*list) {
+			struct dfs_node *n = *list;
 
-		t->retired = n->retired_next;
-		tree_node_free(t, n);
+			*list = n->retired_next;
+			tree_node_free(t, n);
+		}
 	}
+	free(t->free_inos);
 	free(t->byino);
 	dfs_map_free(t->bykey);
 	dfs_map_free(t->scratch);
@@ -911,6 +1029,7 @@ int dfs_tree_lookup(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 	n = tree_find_child(t, dir, name);
 	if (n) {
 		n->nlookup++;
+		tree_trim(t);
 		/* remember the name and parent the kernel knows it by, to tell
 		 * it when a change elsewhere takes that name away */
 		if (n->type != DFS_N_SCRATCH && !n->pending) {
@@ -937,6 +1056,10 @@ void dfs_tree_forget(struct dfs_tree *t, fuse_ino_t ino, uint64_t count)
 		/* an unlinked scratch file nobody knows any more is gone for good */
 		if (n->type == DFS_N_SCRATCH && n->unlinked && n->nlookup == 0)
 			tree_node_retire(t, n);
+		/* a file the kernel let go of: made again (same key, another
+		 * ino) if it is looked up again */
+		else if (n->nlookup == 0 && n->in_lru)
+			drop_node(t, n);
 	}
 	pthread_mutex_unlock(&t->mu);
 }

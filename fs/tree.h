@@ -62,6 +62,10 @@ struct dfs_node {
 	uint64_t origin_hash;           /* its content then */
 	struct dfs_node *retired_next;  /* tree mutex: see tree_node_retire */
 	int64_t retired_at;
+	/* tree mutex: the nodes that can be dropped, least recently used last
+	 * (tree_trim); not scratch or pending ones, not the root */
+	struct dfs_node *lru_prev, *lru_next;
+	int in_lru;
 	/* tree mutex: the index by parent (tree_node_set_parent). kids: the
 	 * inos of the nodes that were given this directory as parent, a
 	 * superset of those that have it now, pruned as it is read. */
