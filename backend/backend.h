@@ -46,6 +46,13 @@ struct dfs_backend_ops {
 	/* All objects of kind k: *out = new reference to a JSON array. */
 	int (*list)(struct dfs_backend *b, enum dfs_kind k, json_t **out,
 		    int64_t deadline_ns, struct dfs_error *err);
+	/* The same, one document at a time: fn(arg, doc) for each (doc is
+	 * borrowed for the call; fn returns nonzero to stop), so that a large
+	 * store is never held twice in memory. Must be safe to run for two
+	 * kinds at once, from two threads. NULL: the model calls list. */
+	int (*list_each)(struct dfs_backend *b, enum dfs_kind k,
+			 int (*fn)(void *arg, json_t *doc), void *arg,
+			 int64_t deadline_ns, struct dfs_error *err);
 	/* One object: *out = new reference; -ENOENT when it is gone. */
 	int (*get)(struct dfs_backend *b, enum dfs_kind k, const char *id,
 		   json_t **out, int64_t deadline_ns, struct dfs_error *err);

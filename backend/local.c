@@ -401,14 +401,14 @@ static void bump_version(enum dfs_kind k, json_t *doc)
 	}
 }
 
-static int local_list(struct dfs_backend *b, enum dfs_kind k, json_t **out, int64_t deadline_ns,
-		      struct dfs_error *err)
+static int local_list_each(struct dfs_backend *b, enum dfs_kind k,
+			   int (*fn)(void *arg, json_t *doc), void *arg, int64_t deadline_ns,
+			   struct dfs_error *err)
 {
 	struct local *l = L(b);
 	struct dirent *de;
-	json_t *arr;
 	DIR *d;
-	int fd;
+	int fd, stop;
 
 	fd = openat(l->dirfd[k], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(d = fdopendir(fd))) {
@@ -416,7 +416,6 @@ static int local_list(struct dfs_backend *b, enum dfs_kind k, json_t **out, int6
 			close(fd);
 		return dfs_error_set(err, errno, "store %s: %s", dfs_kind_dir(k), strerror(errno));
 	}
-	arr = json_array();
 	while ((de = readdir(d))) {
 		char id[256];
 		struct dfs_error e2;
@@ -430,9 +429,33 @@ static int local_list(struct dfs_backend *b, enum dfs_kind k, json_t **out, int6
 				log_warnx("%s; skipped", e2.msg);
 			continue;
 		}
-		json_array_append_new(arr, doc);
+		stop = fn(arg, doc);
+		json_decref(doc);
+		if (stop)
+			break;
 	}
 	closedir(d);
+	return 0;
+}
+
+static int append_doc(void *arg, json_t *doc)
+{
+	return json_array_append(arg, doc) < 0;
+}
+
+static int local_list(struct dfs_backend *b, enum dfs_kind k, json_t **out, int64_t deadline_ns,
+		      struct dfs_error *err)
+{
+	json_t *arr = json_array();
+	int ret;
+
+	if (!arr)
+		return dfs_error_set(err, ENOMEM, "out of memory");
+	ret = local_list_each(b, k, append_doc, arr, deadline_ns, err);
+	if (ret < 0) {
+		json_decref(arr);
+		return ret;
+	}
 	*out = arr;
 	return 0;
 }
@@ -831,6 +854,7 @@ static const struct dfs_backend_ops local_ops = {
 	.name = "local",
 	.origin = "store",
 	.list = local_list,
+	.list_each = local_list_each,
 	.get = local_get,
 	.patch = local_patch,
 	.create = local_create,

@@ -26,7 +26,13 @@ struct dfs_config {
 	size_t n_insecure;
 	double timeout;       /* seconds, for a whole system call */
 	double poll;
+	size_t max_nodes;     /* max_nodes=: see tree_trim; 0: no bound */
 };
+
+/* The default of max_nodes=: ~16 MB of nodes. A directory with more
+ * entries still lists whole; its entries are looked up again. */
+#define DFS_MAX_NODES 32768
+#define DFS_MIN_NODES 1024
 
 struct fuse_session;
 struct dfs_tree;

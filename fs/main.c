@@ -37,6 +37,7 @@ struct opts {
 	char *log;
 	char *registry_check;
 	double timeout, poll;
+	char *max_nodes;
 	int show_help, show_version;
 	int allow_other;      /* allow_other or allow_root was given */
 	int max_threads;      /* max_threads= was given */
@@ -65,6 +66,7 @@ static const struct fuse_opt dfs_opts[] = {
 	OPT("timeout=%lf", timeout),
 	OPT("poll=%lf", poll),
 	OPT("log=%s", log),
+	OPT("max_nodes=%s", max_nodes),
 	FUSE_OPT_KEY("registry_mirror=", KEY_MIRROR),
 	FUSE_OPT_KEY("insecure_registry=", KEY_INSECURE),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -188,6 +190,9 @@ static void usage(const char *prog)
 	       "    poll=SECONDS               how often the APIs are re-read (default 10)\n"
 	       "    log=FILE                   append the log to FILE, created 0600\n"
 	       "                               (default: see Logs below)\n"
+	       "    max_nodes=N                files and directories the kernel is let keep\n"
+	       "                               before the least recently used are dropped;\n"
+	       "                               0: no bound (default %d)\n"
 	       "    max_threads=N              FUSE worker threads (default %d)\n"
 	       "    max_idle_threads=N         idle worker threads kept (default -1: all)\n"
 	       "    clone_fd                   one /dev/fuse fd per thread (default off)\n"
@@ -211,7 +216,7 @@ static void usage(const char *prog)
 	       "it is a file (2>>FILE), else to $XDG_STATE_HOME/deployfs/deployfs.log\n"
 	       "(default ~/.local/state/deployfs/deployfs.log), and the mount says so.\n"
 	       "Lines in a file or on stderr: UTC time, level, deployfs[PID], message.\n",
-	       prog, DFS_MAX_THREADS);
+	       prog, DFS_MAX_NODES, DFS_MAX_THREADS);
 }
 
 static char *default_state(void)
@@ -248,6 +253,21 @@ static int parse_config(struct opts *o, struct dfs_config *c)
 {
 	c->timeout = o->timeout > 0 ? o->timeout : 10;
 	c->poll = o->poll > 0 ? o->poll : 10;
+	c->max_nodes = DFS_MAX_NODES;
+	if (o->max_nodes) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(o->max_nodes, &end, 10);
+		if (errno || end == o->max_nodes || *end || o->max_nodes[0] == '-' ||
+		    (v && v < DFS_MIN_NODES) || v > 100000000) {
+			fprintf(stderr, "deployfs: max_nodes=%s: a number of files, 0 (no bound) or "
+				"from %d to 100000000\n", o->max_nodes, DFS_MIN_NODES);
+			return -1;
+		}
+		c->max_nodes = v;
+	}
 	if (!o->registry_check || strcmp(o->registry_check, "strict") == 0) {
 		c->registry_check = DFS_CHECK_STRICT;
 	} else if (strcmp(o->registry_check, "warn") == 0) {
@@ -355,6 +375,11 @@ static int start_registry_client(struct dfs_fs *fs)
 		return -1;
 	}
 	return 0;
+}
+
+static void warm_tree(void *tree)
+{
+	dfs_tree_warm(tree);
 }
 
 int main(int argc, char *argv[])
@@ -498,6 +523,7 @@ int main(int argc, char *argv[])
 			"(-o log=FILE to choose)\n", log_where);
 	fuse_daemonize(cmd.foreground);
 	fs.notifier = dfs_notifier_new(fs.se);
+	dfs_model_set_loaded(fs.model, warm_tree, fs.tree);
 	if (!fs.notifier || dfs_model_watch(fs.model) < 0) {
 		log_warnx("cannot watch the store for changes");
 		goto out_unmount;
@@ -529,7 +555,9 @@ int main(int argc, char *argv[])
 	dfs_shutdown_stop();
 	/* a signal ends the loop with its number: a clean exit */
 	ret = ret < 0 ? 1 : 0;
-	/* the watcher feeds the notifier: stop it first */
+	/* the watcher feeds the notifier: stop it first (and the reading
+	 * of the store, which starts it) */
+	dfs_model_stop(fs.model);
 	local->ops->free(local);
 	local = NULL;
 	if (api)
@@ -550,6 +578,8 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out_free:
+	if (fs.model)
+		dfs_model_stop(fs.model);
 	if (local)
 		local->ops->free(local);
 	if (api)

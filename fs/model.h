@@ -25,15 +25,29 @@
 
 struct dfs_obj {
 	enum dfs_kind kind;
+	int gone;                          /* model lock */
+	int deleted;                       /* model lock; the document's isDeleted */
 	char *id;                          /* immutable */
-	json_t *doc;                       /* model lock; replaced, never modified */
+	char *name;                        /* model lock; its "name" string, or NULL */
+	char *text;                        /* model lock; the document, compact JSON;
+					    * replaced, never modified */
+	json_t *cache;                     /* the document parsed (dfs_obj_doc), or
+					    * NULL; set by readers, dropped under
+					    * the model write-lock */
+	unsigned char used;                /* read since the cache was last trimmed */
 	uint64_t gen;                      /* model lock; bumped at each change */
 	struct timespec mtime;             /* model lock; time of the last change */
-	char error[DFS_ERROR_MSG_MAX];     /* model lock; "" after a success */
-	char digest[DFS_DIGEST_MAX + 1];   /* model lock; last registry answer */
-	int gone;                          /* model lock */
+	const char *error;                 /* model lock; "" after a success */
+	const char *digest;                /* model lock; last registry answer, or "" */
 	pthread_mutex_t wlock;
 };
+
+/* Model lock held (read or write). The object's document: borrowed, valid
+ * until the model lock is released; NULL only out of memory. The model
+ * holds each document as compact text (a third of its parsed size) and
+ * keeps a bounded set of recently read ones parsed: reading a document
+ * parses it at most once while it stays in use. */
+const json_t *dfs_obj_doc(const struct dfs_obj *o);
 
 /* Called after every change the model makes itself (a load, a backend's
  * watcher, dfs_model_create and dfs_model_remove; a commit's change is
@@ -55,12 +69,32 @@ struct dfs_model *dfs_model_new(struct dfs_backend *const backends[DFS_KIND_COUN
 				dfs_model_change_cb cb, void *cb_arg);
 void dfs_model_free(struct dfs_model *m);   /* accepts NULL */
 
-/* Read every object from the backends. 0 or -errno with err. */
+/* Read every object from the backends. 0 or -errno with err. The apps
+ * and images of a store read file by file (the local store) are left to
+ * dfs_model_watch, which reads them in threads of its own: call it after
+ * fuse_daemonize. */
 int dfs_model_load(struct dfs_model *m, int64_t deadline_ns, struct dfs_error *err);
-/* Start the backends' watchers (changes made elsewhere). */
+/* Read what dfs_model_load left, then start the backends' watchers
+ * (changes made elsewhere). Returns at once: until the reading is done,
+ * dfs_model_rdlock waits for it. */
 int dfs_model_watch(struct dfs_model *m);
+/* Read what dfs_model_load left, in this thread, without watching: for a
+ * program that does not mount (the unit tests). 0 or -errno with err. */
+int dfs_model_load_rest(struct dfs_model *m, struct dfs_error *err);
+/* fn(arg) runs once the reading that dfs_model_watch starts is done,
+ * before the requests waiting for it go on, from a thread that holds no
+ * lock: let it take the model's with dfs_model_rdlock_now. Before
+ * dfs_model_watch. */
+void dfs_model_set_loaded(struct dfs_model *m, void (*fn)(void *arg), void *arg);
+/* Stop reading and wait for the readers: before the backends are freed.
+ * dfs_model_free does it too. */
+void dfs_model_stop(struct dfs_model *m);
 
+/* Wait until every object is read (see dfs_model_watch), then lock. */
 void dfs_model_rdlock(struct dfs_model *m);
+/* Lock now, read or not: for what needs only environments and
+ * registries, which dfs_model_load reads before the mount. */
+void dfs_model_rdlock_now(struct dfs_model *m);
 void dfs_model_wrlock(struct dfs_model *m);
 void dfs_model_unlock(struct dfs_model *m);
 
@@ -84,12 +118,19 @@ uint64_t dfs_model_gen(struct dfs_model *m);
  * isDeleted changed (for a move between environments, in both). Never 0;
  * a directory that never had an object is at 1. Model lock held. */
 uint64_t dfs_model_names_gen(struct dfs_model *m, enum dfs_kind k, const char *parent);
-/* Model lock held. The object whose creation was the one names change of
- * that directory since generation since (borrowed), or NULL: then
- * anything may have changed. Lets an index of names grow by one instead
- * of being built again. */
-struct dfs_obj *dfs_model_names_added(struct dfs_model *m, enum dfs_kind k, const char *parent,
-				      uint64_t since);
+/* One change of a directory's names: obj joined it (added) or left it. */
+struct dfs_names_change {
+	int added;
+	struct dfs_obj *obj;                /* borrowed; its state is the current one */
+};
+#define DFS_NAMES_SINCE_MAX 8
+/* Model lock held. The changes of one directory's names from generation
+ * since to now, oldest first, into out: their number, or -1 when the
+ * model no longer knows them all (then anything may have changed). Lets
+ * an index of names follow a creation, a deletion or a rename at the cost
+ * of that change instead of being built again. */
+int dfs_model_names_since(struct dfs_model *m, enum dfs_kind k, const char *parent,
+			  uint64_t since, struct dfs_names_change out[DFS_NAMES_SINCE_MAX]);
 
 /* Lock obj->wlock, waiting at most until deadline: 0 or -ETIMEDOUT. */
 int dfs_obj_wlock(struct dfs_obj *o, int64_t deadline_ns, struct dfs_error *err);

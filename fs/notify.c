@@ -211,12 +211,12 @@ static void publish_properties(struct dfs_fs *fs, const char *dir, const struct 
 	json_t *v;
 
 	for (int i = 0; i < 2; i++) {
-		json_object_foreach(side[i]->doc, key, v) {
+		json_object_foreach((json_t *)dfs_obj_doc(side[i]), key, v) {
 			/* a key in both is published once, from the old side */
-			if (i == 1 && json_object_get(before->doc, key))
+			if (i == 1 && json_object_get(dfs_obj_doc(before), key))
 				continue;
 			if (!dfs_image_is_property(key, v) &&
-			    !dfs_image_is_property(key, json_object_get(side[!i]->doc, key)))
+			    !dfs_image_is_property(key, json_object_get(dfs_obj_doc(side[!i]), key)))
 				continue;
 			snprintf(path, sizeof(path), "%s/properties/%s", dir, key);
 			publish_file(fs, path, &dfs_property_attr, before, after, key, origin);
@@ -230,8 +230,10 @@ static void publish_properties(struct dfs_fs *fs, const char *dir, const struct 
 static void publish(struct dfs_fs *fs, enum dfs_kind k, const char *id, const json_t *old,
 		    const json_t *new_, const char *origin)
 {
-	struct dfs_obj before = { .kind = k, .id = (char *)id, .doc = (json_t *)old };
-	struct dfs_obj after = { .kind = k, .id = (char *)id, .doc = (json_t *)new_ };
+	struct dfs_obj before = { .kind = k, .id = (char *)id, .cache = (json_t *)old,
+				  .error = "", .digest = "" };
+	struct dfs_obj after = { .kind = k, .id = (char *)id, .cache = (json_t *)new_,
+				 .error = "", .digest = "" };
 	char dir[1024];
 
 	if (!fs->events)

@@ -81,7 +81,7 @@ char *dfs_render_value(const json_t *v, size_t *len)
 
 char *dfs_show_ptr(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop, size_t *len)
 {
-	return dfs_render_value(jsonpointer_get(o->doc, a->ptr), len);
+	return dfs_render_value(jsonpointer_get(dfs_obj_doc(o), a->ptr), len);
 }
 
 /* app.json, image.json: the whole object as the backend holds it. The
@@ -89,7 +89,7 @@ char *dfs_show_ptr(const struct dfs_attr *a, const struct dfs_obj *o, const char
 static char *show_json(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop,
 		       size_t *len)
 {
-	char *s = json_dumps(o->doc, JSON_INDENT(2));
+	char *s = json_dumps(dfs_obj_doc(o), JSON_INDENT(2));
 	char *out;
 
 	if (!s)
@@ -268,7 +268,7 @@ const struct dfs_attr dfs_meta_attrs[] = {
 static char *show_property(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop,
 			   size_t *len)
 {
-	return dfs_render_value(json_object_get(o->doc, prop), len);
+	return dfs_render_value(json_object_get(dfs_obj_doc(o), prop), len);
 }
 
 const struct dfs_attr dfs_property_attr = {

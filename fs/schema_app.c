@@ -22,8 +22,8 @@
 char *dfs_show_app_ref(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop,
 		       size_t *len)
 {
-	const char *name = json_string_value(jsonpointer_get(o->doc, P_NAME));
-	const char *tag = json_string_value(jsonpointer_get(o->doc, P_TAG));
+	const char *name = json_string_value(jsonpointer_get(dfs_obj_doc(o), P_NAME));
+	const char *tag = json_string_value(jsonpointer_get(dfs_obj_doc(o), P_TAG));
 	char *out;
 	int n;
 
@@ -47,7 +47,7 @@ static struct dfs_obj *find_registry(struct dfs_model *m, const char *value)
 		return o;
 	all = dfs_model_list(m, DFS_REGISTRY, &n);
 	for (size_t i = 0; i < n && !o; i++) {
-		const char *name = json_string_value(json_object_get(all[i]->doc, "name"));
+		const char *name = all[i]->name;
 
 		if (name && strcmp(name, value) == 0)
 			o = all[i];
@@ -113,7 +113,7 @@ static int change_image(struct dfs_store_ctx *c, struct image *x, struct dfs_err
 
 		dfs_model_rdlock(c->model);
 		r = dfs_model_find(c->model, DFS_REGISTRY, x->reg);
-		regdoc = r ? json_incref(r->doc) : NULL;
+		regdoc = r ? json_incref((json_t *)dfs_obj_doc(r)) : NULL;
 		dfs_model_unlock(c->model);
 	}
 	ret = dfs_check_image(c->check, &ref, regdoc, c->deadline_ns, c->digest, err);

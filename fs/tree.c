@@ -4,6 +4,7 @@
 #include "map.h"
 #include "model.h"
 #include "names.h"
+#include "notify.h"
 #include "log.h"
 
 #include <errno.h>
@@ -35,6 +36,13 @@ struct dfs_node *tree_node_alloc(struct dfs_tree *t)
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return NULL;
+	/* an ino the kernel forgot is given again: the table stays as large
+	 * as the nodes alive, not as every node ever made */
+	if (t->nfree) {
+		n->ino = t->free_inos[--t->nfree];
+		t->byino[n->ino] = n;
+		return n;
+	}
 	n->ino = t->nino;
 	t->byino[t->nino++] = n;
 	return n;
@@ -79,23 +87,125 @@ void tree_node_free(struct dfs_tree *t, struct dfs_node *n)
 	free(n);
 }
 
-void tree_node_retire(struct dfs_tree *t, struct dfs_node *n)
+/* Put n at the head of *list (newest first) and free what has been on it
+ * for longer than grace, giving its ino back. */
+static void retire_on(struct dfs_tree *t, struct dfs_node **list, struct dfs_node *n,
+		      int64_t grace)
 {
 	int64_t now = dfs_now_ns();
-	struct dfs_node **p = &t->retired;
+	struct dfs_node **p = list;
 
 	t->byino[n->ino] = NULL;
 	n->retired_at = now;
-	n->retired_next = t->retired;
-	t->retired = n;
+	n->retired_next = *list;
+	*list = n;
 	/* newest first: cut the list where the grace has passed */
-	while (*p && now - (*p)->retired_at < DFS_NODE_GRACE_NS)
+	while (*p && now - (*p)->retired_at < grace)
 		p = &(*p)->retired_next;
 	while (*p) {
 		struct dfs_node *old = *p;
 
 		*p = old->retired_next;
+		if (t->nfree == t->capfree) {
+			size_t cap = t->capfree ? t->capfree * 2 : 1024;
+			fuse_ino_t *v = realloc(t->free_inos, cap * sizeof(*v));
+
+			if (v) {
+				t->free_inos = v;
+				t->capfree = cap;
+			}
+		}
+		if (t->nfree < t->capfree)
+			t->free_inos[t->nfree++] = old->ino;
 		tree_node_free(t, old);
+	}
+}
+
+void tree_node_retire(struct dfs_tree *t, struct dfs_node *n)
+{
+	retire_on(t, &t->retired, n, DFS_NODE_GRACE_NS);
+}
+
+/* ---- the bound on nodes ----
+ *
+ * The kernel keeps an inode, and so its node here, for every file looked
+ * up until it forgets it, which a machine with free memory never does: a
+ * walk of 100,000 objects' 1.9 million files would hold a node for each.
+ * Past max_nodes, the least recently used nodes are let go: one the
+ * kernel does not know (forgotten, or only listed) is freed; one it knows
+ * has its entry invalidated (by the notifier thread), which makes the
+ * kernel drop an unused dentry and inode and forget it. A file in use
+ * (open, a cwd, an inotify watch) keeps its inode and its node: found by
+ * its key, it keeps its ino too. */
+
+static int droppable(const struct dfs_node *n)
+{
+	return n->ino != FUSE_ROOT_ID && n->key && n->type != DFS_N_SCRATCH && !n->pending;
+}
+
+static void lru_unlink(struct dfs_tree *t, struct dfs_node *n)
+{
+	if (!n->in_lru)
+		return;
+	if (n->lru_prev)
+		n->lru_prev->lru_next = n->lru_next;
+	else
+		t->lru_head = n->lru_next;
+	if (n->lru_next)
+		n->lru_next->lru_prev = n->lru_prev;
+	else
+		t->lru_tail = n->lru_prev;
+	n->lru_prev = n->lru_next = NULL;
+	n->in_lru = 0;
+	t->nlru--;
+}
+
+/* Tree mutex held. n was used: it goes to the head. */
+static void lru_touch(struct dfs_tree *t, struct dfs_node *n)
+{
+	if (!droppable(n) || t->lru_head == n)
+		return;
+	lru_unlink(t, n);
+	n->lru_next = t->lru_head;
+	if (t->lru_head)
+		t->lru_head->lru_prev = n;
+	t->lru_head = n;
+	if (!t->lru_tail)
+		t->lru_tail = n;
+	n->in_lru = 1;
+	t->nlru++;
+}
+
+/* Tree mutex held. Free n now that it is off every index. */
+static void drop_node(struct dfs_tree *t, struct dfs_node *n)
+{
+	lru_unlink(t, n);
+	if (dfs_map_get(t->bykey, n->key) == n)
+		dfs_map_del(t->bykey, n->key);
+	retire_on(t, &t->dropped, n, DFS_DROP_GRACE_NS);
+}
+
+/* Tree mutex held. Past max_nodes, let go of the least recently used
+ * nodes, a bounded number per call (a lookup pays for a few). */
+#define TRIM_STEP 64
+static void tree_trim(struct dfs_tree *t)
+{
+	struct dfs_notifier *nt = t->fs ? t->fs->notifier : NULL;
+
+	for (int i = 0; i < TRIM_STEP && t->max_nodes && t->nlru > t->max_nodes; i++) {
+		struct dfs_node *n = t->lru_tail;
+
+		if (!n)
+			break;
+		if (n->nlookup == 0) {
+			drop_node(t, n);
+			continue;
+		}
+		/* known to the kernel: ask it to let go (it forgets, and a
+		 * later trim frees the node); meanwhile it is used again */
+		if (nt && n->parent && n->name)
+			dfs_notifier_inval_entry(nt, n->parent, n->name);
+		lru_touch(t, n);
 	}
 }
 
@@ -107,8 +217,10 @@ static struct dfs_node *node_for(struct dfs_tree *t, const struct ent *e)
 	if (e->node)
 		return e->node;
 	n = dfs_map_get(t->bykey, e->key);
-	if (n)
+	if (n) {
+		lru_touch(t, n);
 		return n;
+	}
 	n = tree_node_alloc(t);
 	if (!n)
 		return NULL;
@@ -124,6 +236,7 @@ static struct dfs_node *node_for(struct dfs_tree *t, const struct ent *e)
 	n->name = strdup(e->name);
 	if (!n->key || dfs_map_put(t->bykey, n->key, n) < 0)
 		return NULL;
+	lru_touch(t, n);
 	return n;
 }
 
@@ -135,6 +248,7 @@ struct dfs_tree *dfs_tree_new(struct dfs_fs *fs)
 	if (!t)
 		return NULL;
 	t->fs = fs;
+	t->max_nodes = fs ? fs->cfg.max_nodes : 0;
 	pthread_mutex_init(&t->mu, NULL);
 	t->bykey = dfs_map_new();
 	t->scratch = dfs_map_new();
@@ -163,12 +277,16 @@ void dfs_tree_free(struct dfs_tree *t)
 		return;
 	for (size_t i = 0; i < t->nino; i++)
 		tree_node_free(t, t->byino[i]);
-	while (t->retired) {
-		struct dfs_node *n = t->retired;
+	for (struct dfs_node **list = &t->retired; list; list = list == &t->retired ?
+								&t->dropped : NULL) {
+		while (*list) {
+			struct dfs_node *n = *list;
 
-		t->retired = n->retired_next;
-		tree_node_free(t, n);
+			*list = n->retired_next;
+			tree_node_free(t, n);
+		}
 	}
+	free(t->free_inos);
 	free(t->byino);
 	dfs_map_free(t->bykey);
 	dfs_map_free(t->scratch);
@@ -359,34 +477,34 @@ fail:
 	return -ENOMEM;
 }
 
+/* The name of o's directory before any suffix: an image's id, another
+ * object's name (NULL when it has none). */
+static const char *obj_dir_name(const struct dfs_obj *o)
+{
+	return o->kind == DFS_IMAGE ? o->id : o->name;
+}
+
 /* Both locks held. Grow c by the object o, created since c was built,
  * when that changes no other sibling's name: o's own name is safe as it
  * is and no sibling has it or shows it. 0, or -1: build c again. */
 static int names_add(struct tree_names *c, const struct dfs_obj *o, enum dfs_kind k,
 		     const char *env_id, const char *prefix)
 {
-	const json_t *doc = o->doc;
-	json_t *nm = json_object_get(doc, k == DFS_IMAGE ? "id" : "name");
+	const char *nm = obj_dir_name(o);
 	struct dfs_name_in in;
 	char *assigned = NULL, *key = NULL, **names, **keys = c->keys;
 	const char **ids;
 	void *pos = (void *)(uintptr_t)(c->count + 1);
 	int safe;
 
-	if (json_is_true(json_object_get(doc, "isDeleted")))
+	if (o->deleted)
 		return 0;   /* not listed: nothing to add */
-	if (env_id) {
-		const char *e = json_string_value(json_object_get(doc, "envIdRef"));
-
-		if (!e || strcmp(e, env_id) != 0)
-			return 0;   /* another environment's */
-	}
-	if (!c->raw || !json_is_string(nm))
+	if (!c->raw || !nm)
 		return -1;
-	in.name = json_string_value(nm);
-	in.len = json_string_length(nm);
+	in.name = nm;
+	in.len = strlen(nm);
 	in.id = o->id;
-	if (strlen(in.name) != in.len || dfs_map_get(c->raw, in.name) ||
+	if (dfs_map_get(c->raw, in.name) ||
 	    dfs_map_get(c->byname, in.name) || dfs_names_assign(&in, 1, &assigned) < 0)
 		return -1;
 	safe = strcmp(assigned, in.name) == 0;
@@ -415,8 +533,48 @@ fail:
 	return -1;   /* the maps may hold the new name: rebuilt anyway */
 }
 
+/* Both locks held. Take the object id out of c, when that changes no
+ * other sibling's name: its name is its own (not escaped, no suffix) and
+ * has no '@', so that no sibling's suffix climbed past it (names.c). 0
+ * (also when c does not hold it), or -1: build c again. */
+static int names_remove(struct tree_names *c, const char *id)
+{
+	uintptr_t i = (uintptr_t)dfs_map_get(c->byid, id), last = c->count;
+	char *name;
+
+	if (!i--)
+		return 0;
+	name = c->names[i];
+	if (!c->raw || strchr(name, '@') || !dfs_map_get(c->raw, name))
+		return -1;
+	dfs_map_del(c->byname, name);
+	dfs_map_del(c->byid, id);
+	dfs_map_del(c->raw, name);
+	free(name);
+	if (c->keys)
+		free(c->keys[i]);
+	if (i != --last) {
+		/* the last one takes its place */
+		void *pos = (void *)(i + 1);
+
+		c->ids[i] = c->ids[last];
+		c->names[i] = c->names[last];
+		if (c->keys)
+			c->keys[i] = c->keys[last];
+		if (dfs_map_put(c->byname, c->names[i], pos) < 0 ||
+		    dfs_map_put(c->byid, c->ids[i], pos) < 0) {
+			c->count = last;
+			return -1;
+		}
+	}
+	c->count = last;
+	return 0;
+}
+
 /* Both locks held. The names of the objects of kind k (of env_id's apps
  * when env_id is set), from the cache or built now. NULL on ENOMEM. */
+static struct tree_names *byname_names(struct dfs_tree *t);
+
 static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, const char *env_id,
 				       const char *prefix)
 {
@@ -432,14 +590,20 @@ static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, cons
 	c = names_cached(t, key, gen, &slot);
 	if (c || !slot)
 		return c;
-	/* one object made since (a mkdir, a new app): most often it only adds
-	 * a name, and a lookup or a mkdir then costs the same at any size */
+	/* a few changes since (a mkdir, a new app, a rename, a deletion):
+	 * most often each only adds or takes away its own name, and then
+	 * costs the same at any size */
 	if (slot->gen) {
-		struct dfs_obj *added = dfs_model_names_added(m, k, env_id, slot->gen);
+		struct dfs_names_change ch[DFS_NAMES_SINCE_MAX];
+		int nch = dfs_model_names_since(m, k, env_id, slot->gen, ch), i;
 
-		if (added && names_add(slot, added, k, env_id, prefix) == 0) {
+		for (i = 0; i < nch; i++)
+			if ((ch[i].added ? names_add(slot, ch[i].obj, k, env_id, prefix) :
+			     names_remove(slot, ch[i].obj->id)) < 0)
+				break;
+		if (nch > 0 && i == nch) {
 			slot->gen = gen;
-			slot->grown_by = added->id;
+			slot->grown_by = nch == 1 && ch[0].added ? ch[0].obj->id : NULL;
 			return slot;
 		}
 	}
@@ -450,19 +614,13 @@ static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, cons
 	if (!all || !in)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		const json_t *doc = all[i]->doc;
-		json_t *nm = json_object_get(doc, k == DFS_IMAGE ? "id" : "name");
+		const char *nm = obj_dir_name(all[i]);
 
-		if (json_is_true(json_object_get(doc, "isDeleted")))
+		/* dfs_model_children gave this environment's apps only */
+		if (all[i]->deleted)
 			continue;
-		if (env_id) {
-			const char *e = json_string_value(json_object_get(doc, "envIdRef"));
-
-			if (!e || strcmp(e, env_id) != 0)
-				continue;
-		}
-		in[count].name = json_is_string(nm) ? json_string_value(nm) : "";
-		in[count].len = json_is_string(nm) ? json_string_length(nm) : 0;
+		in[count].name = nm ? nm : "";
+		in[count].len = nm ? strlen(nm) : 0;
 		in[count].id = all[i]->id;
 		count++;
 	}
@@ -507,6 +665,28 @@ static const struct object_dir *object_dir(enum dfs_dtype dt)
 	case DFS_D_REGS: return &regs;
 	default: return NULL;
 	}
+}
+
+void dfs_tree_warm(struct dfs_tree *t)
+{
+	static const char *const prefix[DFS_KIND_COUNT] = {
+		[DFS_ENV] = "e", [DFS_APP] = "a", [DFS_REGISTRY] = "g", [DFS_IMAGE] = "i",
+	};
+	struct dfs_model *m = t->fs->model;
+	struct dfs_obj **envs;
+	size_t n;
+
+	dfs_model_rdlock_now(m);   /* the reader that calls this holds the others */
+	pthread_mutex_lock(&t->mu);
+	envs = dfs_model_list(m, DFS_ENV, &n);
+	for (size_t i = 0; envs && i < n; i++)
+		object_names(t, DFS_APP, envs[i]->id, prefix[DFS_APP]);
+	free(envs);
+	for (int k = 0; k < DFS_KIND_COUNT; k++)
+		if (k != DFS_APP)
+			object_names(t, (enum dfs_kind)k, NULL, prefix[k]);
+	byname_names(t);
+	tree_unlock_both(t);
 }
 
 int dfs_tree_only_added(struct dfs_tree *t, enum dfs_kind k, const char *id, const json_t *doc)
@@ -586,7 +766,7 @@ static struct tree_names *byname_names(struct dfs_tree *t)
 		struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
 
 		for (size_t i = 0; all && in && i < n; i++) {
-			const char *name = json_string_value(json_object_get(all[i]->doc, "name"));
+			const char *name = all[i]->name;
 
 			if (!name || !*name)
 				continue;
@@ -710,7 +890,7 @@ static int list_dir(struct dfs_tree *t, struct dfs_node *dir, ent_fn fn, void *a
 		       list_sub("properties", key, DFS_D_PROPS, 1, DFS_IMAGE, o->id, fn, arg) ||
 		       list_scratch(t, dir, fn, arg, NULL);
 	case DFS_D_PROPS:
-		return list_props(t, dir, o->doc, fn, arg);
+		return list_props(t, dir, dfs_obj_doc(o), fn, arg);
 	case DFS_D_REGS:
 		return list_objects(t, DFS_REGISTRY, NULL, DFS_D_REG, "g", fn, arg);
 	case DFS_D_REG:
@@ -805,6 +985,33 @@ void tree_lock_both(struct dfs_tree *t)
 	pthread_mutex_lock(&t->mu);
 }
 
+/* Whether a request on n needs the apps and images, which a large store
+ * reads after the mount (dfs_model_watch): the root, environments and
+ * registries answer while they are read. */
+static int needs_all(const struct dfs_node *n)
+{
+	if (n->type == DFS_N_DIR)
+		return !(n->dtype == DFS_D_ROOT || n->dtype == DFS_D_ENVS || n->dtype == DFS_D_ENV ||
+			 n->dtype == DFS_D_REGS || n->dtype == DFS_D_REG);
+	return !n->has_obj || !(n->kind == DFS_ENV || n->kind == DFS_REGISTRY);
+}
+
+/* The model lock for a request on n: waits for the store's reading only
+ * when n needs it. */
+static void model_lock_for(struct dfs_tree *t, const struct dfs_node *n)
+{
+	if (needs_all(n))
+		dfs_model_rdlock(t->fs->model);
+	else
+		dfs_model_rdlock_now(t->fs->model);
+}
+
+static void tree_lock_for(struct dfs_tree *t, const struct dfs_node *n)
+{
+	model_lock_for(t, n);
+	pthread_mutex_lock(&t->mu);
+}
+
 void tree_unlock_both(struct dfs_tree *t)
 {
 	pthread_mutex_unlock(&t->mu);
@@ -818,10 +1025,11 @@ int dfs_tree_lookup(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 
 	if (dir->type != DFS_N_DIR)
 		return -ENOTDIR;
-	tree_lock_both(t);
+	tree_lock_for(t, dir);
 	n = tree_find_child(t, dir, name);
 	if (n) {
 		n->nlookup++;
+		tree_trim(t);
 		/* remember the name and parent the kernel knows it by, to tell
 		 * it when a change elsewhere takes that name away */
 		if (n->type != DFS_N_SCRATCH && !n->pending) {
@@ -848,6 +1056,10 @@ void dfs_tree_forget(struct dfs_tree *t, fuse_ino_t ino, uint64_t count)
 		/* an unlinked scratch file nobody knows any more is gone for good */
 		if (n->type == DFS_N_SCRATCH && n->unlinked && n->nlookup == 0)
 			tree_node_retire(t, n);
+		/* a file the kernel let go of: made again (same key, another
+		 * ino) if it is looked up again */
+		else if (n->nlookup == 0 && n->in_lru)
+			drop_node(t, n);
 	}
 	pthread_mutex_unlock(&t->mu);
 }
@@ -886,7 +1098,7 @@ int dfs_tree_read(struct dfs_tree *t, struct dfs_node *n, char **buf, size_t *le
 	}
 	if (n->type != DFS_N_VALUE)
 		return -EISDIR;
-	dfs_model_rdlock(t->fs->model);
+	model_lock_for(t, n);
 	ret = tree_render(t, n, buf, len);
 	dfs_model_unlock(t->fs->model);
 	return ret;
@@ -930,7 +1142,7 @@ int dfs_tree_hash(struct dfs_tree *t, struct dfs_node *n, uint64_t *out)
 
 	if (n->type != DFS_N_VALUE)
 		return -EINVAL;
-	dfs_model_rdlock(t->fs->model);
+	model_lock_for(t, n);
 	ret = hash_locked(t, n, out);
 	dfs_model_unlock(t->fs->model);
 	return ret;
@@ -947,7 +1159,7 @@ int dfs_tree_stat(struct dfs_tree *t, struct dfs_node *n, struct stat *st)
 	st->st_gid = t->gid;
 	st->st_blksize = 4096;
 	st->st_mtim = st->st_ctim = st->st_atim = t->born;
-	dfs_model_rdlock(t->fs->model);
+	model_lock_for(t, n);
 	if (n->has_obj) {
 		o = dfs_model_find(t->fs->model, n->kind, n->oid);
 		if (!o && !(n->type == DFS_N_SCRATCH)) {
@@ -1049,7 +1261,7 @@ int dfs_tree_entries(struct dfs_tree *t, struct dfs_node *dir, struct dfs_dirent
 
 	if (dir->type != DFS_N_DIR)
 		return -ENOTDIR;
-	tree_lock_both(t);
+	tree_lock_for(t, dir);
 	list_dir(t, dir, collect_fn, &c);
 	tree_unlock_both(t);
 	if (c.err) {

@@ -62,6 +62,10 @@ struct dfs_node {
 	uint64_t origin_hash;           /* its content then */
 	struct dfs_node *retired_next;  /* tree mutex: see tree_node_retire */
 	int64_t retired_at;
+	/* tree mutex: the nodes that can be dropped, least recently used last
+	 * (tree_trim); not scratch or pending ones, not the root */
+	struct dfs_node *lru_prev, *lru_next;
+	int in_lru;
 	/* tree mutex: the index by parent (tree_node_set_parent). kids: the
 	 * inos of the nodes that were given this directory as parent, a
 	 * superset of those that have it now, pruned as it is read. */
@@ -139,6 +143,11 @@ void dfs_tree_scratch_chmod(struct dfs_tree *t, struct dfs_node *n, mode_t mode)
 void dfs_tree_changed_nodes(struct dfs_tree *t, enum dfs_kind k, const char *id,
 			    const json_t *old, const json_t *new_,
 			    void (*fn)(void *arg, struct dfs_node *n), void *arg);
+
+/* Assign the names of every directory of objects now, not at its first
+ * lookup: called once the store is read (dfs_model_set_loaded), so that a
+ * first lookup costs the same in a large directory as in a small one. */
+void dfs_tree_warm(struct dfs_tree *t);
 
 /* 1 when the creation of object id (kind k, document doc) added its name
  * to its directory and changed no other name there: then no entry the

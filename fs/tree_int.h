@@ -22,6 +22,13 @@ struct dfs_tree {
 	size_t scratch_bytes;        /* sum of every node's size (scratch data) */
 	struct dfs_node *retired;    /* forgotten scratch nodes, oldest last:
 				      * freed DFS_NODE_GRACE_NS after (below) */
+	struct dfs_node *dropped;    /* nodes tree_trim dropped, oldest last:
+				      * freed DFS_DROP_GRACE_NS after */
+	struct dfs_node *lru_head, *lru_tail;
+	size_t nlru;                 /* nodes on that list */
+	size_t max_nodes;            /* tree_trim keeps nlru near it; 0: no bound */
+	fuse_ino_t *free_inos;       /* inos of freed nodes, given out again */
+	size_t nfree, capfree;
 	struct timespec born;
 	uid_t uid;
 	gid_t gid;
@@ -61,6 +68,10 @@ void tree_node_free(struct dfs_tree *t, struct dfs_node *n);
  * was retired more than DFS_NODE_GRACE_NS ago. */
 #define DFS_NODE_GRACE_NS (10LL * 1000000000)
 void tree_node_retire(struct dfs_tree *t, struct dfs_node *n);
+/* A node the kernel no longer knows (or never knew: listed, never looked
+ * up) is only read by the thread that holds the tree mutex, or by a
+ * handler finishing its reply: a second is plenty. */
+#define DFS_DROP_GRACE_NS (1LL * 1000000000)
 /* Tree mutex held. n's parent becomes the directory parent (0: none);
  * every assignment of n->parent goes through here, so that the index by
  * parent (dfs_node.kids) holds every node that has one. */

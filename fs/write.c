@@ -190,7 +190,7 @@ static int run(struct dfs_fs *fs, struct dfs_node *n, const char *buf, size_t si
 	locked = 1;
 	c.obj = o;
 	dfs_model_rdlock(fs->model);
-	c.doc = o->gone ? NULL : json_incref(o->doc);
+	c.doc = o->gone ? NULL : json_incref((json_t *)dfs_obj_doc(o));
 	dfs_model_unlock(fs->model);
 	if (!c.doc) {
 		ret = dfs_error_set(&err, ENOENT, "the object is gone");

@@ -156,3 +156,49 @@ def test_scale_names_follow_the_store(tmp_path, make_mount):
             listed.add(f"environments/{env}/apps/{app}")
     assert listed == set(after)
     assert walk_count(mnt) == expected_files(store)
+
+
+def test_scale_bounded_nodes_keep_files_right(tmp_path, make_mount):
+    """max_nodes= at its least: past it the daemon lets nodes go while a
+    walk goes on; every file still reads its object's value, a file held
+    open keeps working, and a listing made while the store is still
+    being read after the mount is whole."""
+    store = str(tmp_path / "gen")
+    subprocess.run([sys.executable, GENSTORE, store, str(N)], check=True,
+                   capture_output=True, text=True)
+    want = expected_apps(store)
+    by_env = {}
+    for rel in want:
+        env = rel.split("/")[1]
+        by_env[env] = by_env.get(env, 0) + 1
+    m = make_mount(options="registry_check=off,max_nodes=1024", state=store)
+    mnt = m.mnt
+    # the first request in apps/ may come while the apps are being read:
+    # it waits for them, and lists them all
+    env = sorted(by_env)[-1]
+    assert len(os.listdir(os.path.join(mnt, "environments", env, "apps"))) == by_env[env]
+
+    rels = sorted(want)
+    held = os.path.join(mnt, rels[0], "tag")
+    fd = os.open(held, os.O_RDONLY)
+    try:
+        before = os.pread(fd, 4096, 0)
+        # ~10 lookups per app, over 400 apps: four times max_nodes
+        for rel in rels[1:401]:
+            d = os.path.join(mnt, rel)
+            for name in os.listdir(d):
+                os.lstat(os.path.join(d, name))
+            assert read_id(d) == want[rel], rel
+        assert os.pread(fd, 4096, 0) == before
+        # a write through the mount, seen through the fd held all along
+        new = b"9.9.9-bounded"
+        with open(held, "wb") as f:
+            f.write(new + b"\n")
+        assert os.pread(fd, 4096, 0) == new + b"\n"
+    finally:
+        os.close(fd)
+    # the apps walked first, looked up again: the same objects
+    for rel in rels[1:41]:
+        assert read_id(os.path.join(mnt, rel)) == want[rel], rel
+    assert json.load(open(os.path.join(store, "apps", want[rels[0]] + ".json")))[
+        "source"]["image"]["tag"] == "9.9.9-bounded"

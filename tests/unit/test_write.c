@@ -59,7 +59,8 @@ static void setup(void)
 		fs.backends[k] = local;
 	fs.model = dfs_model_new(fs.backends, dfs_on_change, &fs);
 	fs.tree = dfs_tree_new(&fs);
-	if (!fs.model || !fs.tree || dfs_model_load(fs.model, dfs_deadline_ns(5), &err) < 0) {
+	if (!fs.model || !fs.tree || dfs_model_load(fs.model, dfs_deadline_ns(5), &err) < 0 ||
+	    dfs_model_load_rest(fs.model, &err) < 0) {
 		fprintf(stderr, "model: %s\n", err.msg);
 		exit(1);
 	}
@@ -103,7 +104,7 @@ static long long app_version(void)
 
 	dfs_model_rdlock(fs.model);
 	o = dfs_model_find(fs.model, DFS_APP, APP_ID);
-	v = json_integer_value(json_object_get(o->doc, "version"));
+	v = json_integer_value(json_object_get(dfs_obj_doc(o), "version"));
 	dfs_model_unlock(fs.model);
 	return v;
 }
