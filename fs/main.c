@@ -152,6 +152,7 @@ static void free_opts(struct opts *o)
 	free(o->company);
 	free(o->registry_check);
 	free(o->log);
+	free(o->max_nodes);
 	free_list(o->nonopt, (size_t)o->n_nonopt);
 	free_list(o->mirrors, o->n_mirrors);
 	free_list(o->insecure, o->n_insecure);
