@@ -9,6 +9,7 @@
  * new property at its first write.
  */
 #include "tree_int.h"
+#include "dirtype.h"
 #include "shutdown.h"
 #include "fs.h"
 #include "write.h"
@@ -22,8 +23,14 @@
 
 static int scratch_dir(const struct dfs_node *dir)
 {
-	return dir->dtype == DFS_D_APP || dir->dtype == DFS_D_IMAGE ||
-	       dir->dtype == DFS_D_PROPS || dir->dtype == DFS_D_REG;
+	return dir->type == DFS_N_DIR && dfs_dir_type(dir->dtype)->scratch;
+}
+
+/* Whether a name made in dir that is neither a value file nor a scratch
+ * name is a new property (written at its first write). */
+static int new_names_dir(const struct dfs_node *dir)
+{
+	return dir->type == DFS_N_DIR && dfs_dir_type(dir->dtype)->new_names;
 }
 
 static size_t count_scratch(struct dfs_tree *t, fuse_ino_t parent)
@@ -111,10 +118,12 @@ int dfs_tree_create(struct dfs_tree *t, struct dfs_node *dir, const char *name, 
 	}
 	if (dfs_is_scratch_name(name)) {
 		n = new_scratch(t, dir, name, S_IFREG | (mode & 07777));
-	} else if (dir->dtype == DFS_D_PROPS) {
-		char key[600];
+	} else if (new_names_dir(dir)) {
+		char key[DFS_NODE_KEY_MAX];
 
 		ret = dfs_check_property_key(name, &err);
+		if (ret == 0 && dfs_node_key(key, sizeof(key), dir->key, NULL, name) < 0)
+			ret = -ENAMETOOLONG;
 		if (ret < 0)
 			goto out;
 		n = new_scratch(t, dir, name, 0);
@@ -124,7 +133,6 @@ int dfs_tree_create(struct dfs_tree *t, struct dfs_node *dir, const char *name, 
 			n->attr = &dfs_property_attr;
 			n->prop = strdup(name);
 			n->pending = 1;
-			snprintf(key, sizeof(key), "p:%s/%s", dir->oid, name);
 			n->key = strdup(key);
 			dfs_map_put(t->bykey, key, n);
 		}
@@ -184,7 +192,7 @@ int dfs_tree_unlink(struct dfs_tree *t, struct dfs_node *dir, const char *name)
 		ret = -ENOENT;
 	else if (n->type == DFS_N_SCRATCH || n->pending)
 		drop_scratch(t, dir->ino, name);
-	else if (n->type == DFS_N_VALUE && dir->dtype == DFS_D_PROPS)
+	else if (n->type == DFS_N_VALUE && new_names_dir(dir))
 		ret = 1;   /* a property: unlink removes it, below */
 	else
 		ret = n->type == DFS_N_DIR ? -EISDIR : -EPERM;
@@ -441,7 +449,7 @@ int dfs_tree_rename(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 		goto out;
 	}
 	if (src->type == DFS_N_SCRATCH && !src->link) {
-		if (!dst && dir->dtype == DFS_D_PROPS && !dfs_is_scratch_name(newname)) {
+		if (!dst && new_names_dir(dir) && !dfs_is_scratch_name(newname)) {
 			/* a new property by atomic replace: a pending one to commit */
 			tree_unlock_both(t);
 			ret = dfs_tree_create(t, dir, newname, 0644, &made);
@@ -478,70 +486,5 @@ int dfs_tree_rename(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 	ret = -EPERM;
 out:
 	tree_unlock_both(t);
-	return ret;
-}
-
-int dfs_tree_mkdir(struct dfs_tree *t, struct dfs_node *dir, const char *name,
-		   struct dfs_node **out)
-{
-	struct dfs_error err = { 0 };
-	json_t *doc;
-	char *id = NULL;
-	int ret;
-
-	if (dir->dtype != DFS_D_REGS)
-		return -EACCES;
-	if (dfs_tree_lookup(t, dir, name, out) == 0) {
-		dfs_tree_forget(t, (*out)->ino, 1);
-		return -EEXIST;
-	}
-	ret = dfs_check_text("registry name", name, 255, &err);
-	if (ret < 0) {
-		/* the name failed the check: only the message quotes it safely */
-		log_warnx("mkdir in registries/: %s", err.msg);
-		return ret;
-	}
-	doc = json_pack("{s:s}", "name", name);   /* no url yet: url reads empty */
-	if (!doc)
-		return -ENOMEM;
-	dfs_busy_enter();
-	ret = dfs_model_create(t->fs->model, DFS_REGISTRY, doc, &id,
-			       dfs_deadline_ns(t->fs->cfg.timeout), &err);
-	dfs_busy_leave();
-	json_decref(doc);
-	free(id);
-	if (ret < 0) {
-		log_warnx("mkdir registries/%s: %s", name, err.msg);
-		return ret;
-	}
-	return dfs_tree_lookup(t, dir, name, out);
-}
-
-int dfs_tree_rmdir(struct dfs_tree *t, struct dfs_node *dir, const char *name)
-{
-	struct dfs_error err = { 0 };
-	struct dfs_node *n;
-	struct dfs_obj *o = NULL;
-	int64_t deadline = dfs_deadline_ns(t->fs->cfg.timeout);
-	int ret;
-
-	if (dir->dtype != DFS_D_REGS)
-		return -EACCES;
-	tree_lock_both(t);
-	n = tree_find_child(t, dir, name);
-	if (n)
-		o = dfs_model_find(t->fs->model, n->kind, n->oid);
-	tree_unlock_both(t);
-	if (!n || !o)
-		return -ENOENT;
-	dfs_busy_enter();
-	ret = dfs_obj_wlock(o, deadline, &err);
-	if (ret == 0) {
-		ret = dfs_model_remove(t->fs->model, o, deadline, &err);
-		dfs_obj_wunlock(o);
-	}
-	dfs_busy_leave();
-	if (ret < 0)
-		log_warnx("rmdir registries/%s: %s", name, err.msg);
 	return ret;
 }
