@@ -366,6 +366,20 @@ static void scratch_to_value(struct dfs_tree *t, struct dfs_node *dir, struct df
  * removed. A value file onto another kind of value file is EPERM, as within
  * one directory. Anything else is EXDEV, so mv(1) copies (a property moved
  * to an image without it is created there and removed here). */
+/* Tree mutex held. Keep n (and its node) while the locks are let go: a
+ * node nobody holds may be let go (tree_trim), a scratch one retired. A
+ * pinned node is found again by name before it is used after. */
+static void pin(struct dfs_node *n)
+{
+	n->nlookup++;
+}
+
+static void unpin(struct dfs_node *n)
+{
+	if (n->nlookup)
+		n->nlookup--;
+}
+
 static int rename_across(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 			 struct dfs_node *newdir, const char *newname, unsigned flags)
 {
@@ -391,9 +405,15 @@ static int rename_across(struct dfs_tree *t, struct dfs_node *dir, const char *n
 	} else {
 		ret = tree_render(t, src, &content, &len);
 	}
-	tree_unlock_both(t);
 	if (ret == 0)
+		pin(dst);
+	tree_unlock_both(t);
+	if (ret == 0) {
 		ret = dfs_write_commit(t->fs, dst, content, len);
+		pthread_mutex_lock(&t->mu);
+		unpin(dst);
+		pthread_mutex_unlock(&t->mu);
+	}
 	free(content);
 	return ret;
 }
@@ -450,13 +470,19 @@ int dfs_tree_rename(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 	}
 	if (src->type == DFS_N_SCRATCH && !src->link) {
 		if (!dst && new_names_dir(dir) && !dfs_is_scratch_name(newname)) {
-			/* a new property by atomic replace: a pending one to commit */
+			/* a new property by atomic replace: a pending one to commit
+			 * (made with a reference: it is dropped at the end) */
+			pin(src);
 			tree_unlock_both(t);
 			ret = dfs_tree_create(t, dir, newname, 0644, &made);
 			tree_lock_both(t);
+			unpin(src);
 			if (ret < 0)
 				goto out;
-			made->nlookup--;
+			if (tree_find_child(t, dir, name) != src) {
+				ret = -ENOENT;   /* unlinked or renamed meanwhile */
+				goto out;
+			}
 			dst = made;
 		}
 		if (!dst || dst->type != DFS_N_VALUE) {
@@ -473,18 +499,27 @@ int dfs_tree_rename(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 		/* vim putting the original back after a failed write */
 		unchanged = src->origin_key && dst->key && !strcmp(src->origin_key, dst->key) &&
 			    src->origin_hash == dfs_fnv1a(content, len);
+		/* the commit may wait on a registry: both nodes stay alive
+		 * meanwhile, and are found again before they are touched */
+		pin(src);
+		pin(dst);
 		tree_unlock_both(t);
 		ret = unchanged ? 0 : dfs_write_commit(t->fs, dst, content, len);
 		tree_lock_both(t);
-		if (ret == 0)
+		unpin(src);
+		unpin(dst);
+		if (ret == 0 && tree_find_child(t, dir, name) == src &&
+		    tree_find_hidden(t, dir, newname, &hidden) == dst)
 			scratch_to_value(t, dir, src, dst);
-		else if (made)
+		else if (ret < 0 && made)
 			drop_scratch(t, dir->ino, newname);
 		free(content);
 		goto out;
 	}
 	ret = -EPERM;
 out:
+	if (made)
+		made->nlookup--;   /* dfs_tree_create's reference */
 	tree_unlock_both(t);
 	return ret;
 }
