@@ -387,6 +387,13 @@ struct dfs_obj **dfs_model_children(struct dfs_model *m, enum dfs_kind k, const 
 	return sorted(g ? g->objs : NULL, n);
 }
 
+const char *dfs_model_origin(struct dfs_model *m, enum dfs_kind k)
+{
+	struct dfs_backend *b = m->backends[k];
+
+	return b && b->ops->origin ? b->ops->origin : "store";
+}
+
 uint64_t dfs_model_gen(struct dfs_model *m)
 {
 	return m->gen;

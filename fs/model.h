@@ -110,6 +110,8 @@ struct dfs_obj **dfs_model_list(struct dfs_model *m, enum dfs_kind k, size_t *n)
  * them grouped as they change. */
 struct dfs_obj **dfs_model_children(struct dfs_model *m, enum dfs_kind k, const char *parent,
 				    size_t *n);
+/* What serves kind k: "store" (the local store) or "remote" (an API). */
+const char *dfs_model_origin(struct dfs_model *m, enum dfs_kind k);
 /* Bumped by every change; model lock held. */
 uint64_t dfs_model_gen(struct dfs_model *m);
 /* The generation of the names of one directory's objects (parent as for

@@ -2,6 +2,7 @@
 #include "notify.h"
 #include "fs.h"
 #include "tree.h"
+#include "dirtype.h"
 #include "events.h"
 #include "schema.h"
 #include "log.h"
@@ -234,6 +235,7 @@ static void publish(struct dfs_fs *fs, enum dfs_kind k, const char *id, const js
 				  .error = "", .digest = "" };
 	struct dfs_obj after = { .kind = k, .id = (char *)id, .cache = (json_t *)new_,
 				 .error = "", .digest = "" };
+	const struct dfs_kind_desc *kd = dfs_kind_desc(k);
 	char dir[1024];
 
 	if (!fs->events)
@@ -243,24 +245,10 @@ static void publish(struct dfs_fs *fs, enum dfs_kind k, const char *id, const js
 		dfs_events_change(fs->events, dir, old ? id : NULL, new_ ? id : NULL, origin);
 		return;
 	}
-	switch (k) {
-	case DFS_ENV:
-		publish_table(fs, dir, "", dfs_env_attrs, &before, &after, origin);
-		break;
-	case DFS_APP:
-		publish_table(fs, dir, "", dfs_app_attrs, &before, &after, origin);
-		publish_table(fs, dir, "resources/", dfs_resource_attrs, &before, &after, origin);
-		break;
-	case DFS_IMAGE:
-		publish_table(fs, dir, "", dfs_image_attrs, &before, &after, origin);
+	for (const struct dfs_file_table *ft = kd->tables; ft->attrs; ft++)
+		publish_table(fs, dir, ft->sub, ft->attrs, &before, &after, origin);
+	if (kd->properties)
 		publish_properties(fs, dir, &before, &after, origin);
-		break;
-	case DFS_REGISTRY:
-		publish_table(fs, dir, "", dfs_registry_attrs, &before, &after, origin);
-		break;
-	case DFS_KIND_COUNT:
-		break;
-	}
 }
 
 void dfs_on_change(void *arg, enum dfs_kind k, const char *id, const json_t *old,
@@ -279,7 +267,7 @@ void dfs_on_change(void *arg, enum dfs_kind k, const char *id, const json_t *old
 		dfs_tree_changed_nodes(fs->tree, k, id, old, new_, queue_inode, fs);
 	/* names elsewhere in the tree (images/by-name/) follow either way; a
 	 * new object that changed no other name leaves nothing stale */
-	if (k == DFS_IMAGE ||
+	if (dfs_kind_desc(k)->by_name ||
 	    (renamed(old, new_) && !(!old && dfs_tree_only_added(fs->tree, k, id, new_))))
 		dfs_tree_stale_entries(fs->tree, k, id, old, new_, queue_entry, fs);
 }

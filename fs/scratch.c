@@ -9,6 +9,7 @@
  * new property at its first write.
  */
 #include "tree_int.h"
+#include "dirtype.h"
 #include "shutdown.h"
 #include "fs.h"
 #include "write.h"
@@ -22,8 +23,14 @@
 
 static int scratch_dir(const struct dfs_node *dir)
 {
-	return dir->dtype == DFS_D_APP || dir->dtype == DFS_D_IMAGE ||
-	       dir->dtype == DFS_D_PROPS || dir->dtype == DFS_D_REG;
+	return dir->type == DFS_N_DIR && dfs_dir_type(dir->dtype)->scratch;
+}
+
+/* Whether a name made in dir that is neither a value file nor a scratch
+ * name is a new property (written at its first write). */
+static int new_names_dir(const struct dfs_node *dir)
+{
+	return dir->type == DFS_N_DIR && dfs_dir_type(dir->dtype)->new_names;
 }
 
 static size_t count_scratch(struct dfs_tree *t, fuse_ino_t parent)
@@ -111,10 +118,12 @@ int dfs_tree_create(struct dfs_tree *t, struct dfs_node *dir, const char *name, 
 	}
 	if (dfs_is_scratch_name(name)) {
 		n = new_scratch(t, dir, name, S_IFREG | (mode & 07777));
-	} else if (dir->dtype == DFS_D_PROPS) {
-		char key[600];
+	} else if (new_names_dir(dir)) {
+		char key[DFS_NODE_KEY_MAX];
 
 		ret = dfs_check_property_key(name, &err);
+		if (ret == 0 && dfs_node_key(key, sizeof(key), dir->key, NULL, name) < 0)
+			ret = -ENAMETOOLONG;
 		if (ret < 0)
 			goto out;
 		n = new_scratch(t, dir, name, 0);
@@ -124,7 +133,6 @@ int dfs_tree_create(struct dfs_tree *t, struct dfs_node *dir, const char *name, 
 			n->attr = &dfs_property_attr;
 			n->prop = strdup(name);
 			n->pending = 1;
-			snprintf(key, sizeof(key), "p:%s/%s", dir->oid, name);
 			n->key = strdup(key);
 			dfs_map_put(t->bykey, key, n);
 		}
@@ -184,7 +192,7 @@ int dfs_tree_unlink(struct dfs_tree *t, struct dfs_node *dir, const char *name)
 		ret = -ENOENT;
 	else if (n->type == DFS_N_SCRATCH || n->pending)
 		drop_scratch(t, dir->ino, name);
-	else if (n->type == DFS_N_VALUE && dir->dtype == DFS_D_PROPS)
+	else if (n->type == DFS_N_VALUE && new_names_dir(dir))
 		ret = 1;   /* a property: unlink removes it, below */
 	else
 		ret = n->type == DFS_N_DIR ? -EISDIR : -EPERM;
@@ -358,6 +366,20 @@ static void scratch_to_value(struct dfs_tree *t, struct dfs_node *dir, struct df
  * removed. A value file onto another kind of value file is EPERM, as within
  * one directory. Anything else is EXDEV, so mv(1) copies (a property moved
  * to an image without it is created there and removed here). */
+/* Tree mutex held. Keep n (and its node) while the locks are let go: a
+ * node nobody holds may be let go (tree_trim), a scratch one retired. A
+ * pinned node is found again by name before it is used after. */
+static void pin(struct dfs_node *n)
+{
+	n->nlookup++;
+}
+
+static void unpin(struct dfs_node *n)
+{
+	if (n->nlookup)
+		n->nlookup--;
+}
+
 static int rename_across(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 			 struct dfs_node *newdir, const char *newname, unsigned flags)
 {
@@ -383,9 +405,15 @@ static int rename_across(struct dfs_tree *t, struct dfs_node *dir, const char *n
 	} else {
 		ret = tree_render(t, src, &content, &len);
 	}
-	tree_unlock_both(t);
 	if (ret == 0)
+		pin(dst);
+	tree_unlock_both(t);
+	if (ret == 0) {
 		ret = dfs_write_commit(t->fs, dst, content, len);
+		pthread_mutex_lock(&t->mu);
+		unpin(dst);
+		pthread_mutex_unlock(&t->mu);
+	}
 	free(content);
 	return ret;
 }
@@ -441,14 +469,20 @@ int dfs_tree_rename(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 		goto out;
 	}
 	if (src->type == DFS_N_SCRATCH && !src->link) {
-		if (!dst && dir->dtype == DFS_D_PROPS && !dfs_is_scratch_name(newname)) {
-			/* a new property by atomic replace: a pending one to commit */
+		if (!dst && new_names_dir(dir) && !dfs_is_scratch_name(newname)) {
+			/* a new property by atomic replace: a pending one to commit
+			 * (made with a reference: it is dropped at the end) */
+			pin(src);
 			tree_unlock_both(t);
 			ret = dfs_tree_create(t, dir, newname, 0644, &made);
 			tree_lock_both(t);
+			unpin(src);
 			if (ret < 0)
 				goto out;
-			made->nlookup--;
+			if (tree_find_child(t, dir, name) != src) {
+				ret = -ENOENT;   /* unlinked or renamed meanwhile */
+				goto out;
+			}
 			dst = made;
 		}
 		if (!dst || dst->type != DFS_N_VALUE) {
@@ -465,83 +499,27 @@ int dfs_tree_rename(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 		/* vim putting the original back after a failed write */
 		unchanged = src->origin_key && dst->key && !strcmp(src->origin_key, dst->key) &&
 			    src->origin_hash == dfs_fnv1a(content, len);
+		/* the commit may wait on a registry: both nodes stay alive
+		 * meanwhile, and are found again before they are touched */
+		pin(src);
+		pin(dst);
 		tree_unlock_both(t);
 		ret = unchanged ? 0 : dfs_write_commit(t->fs, dst, content, len);
 		tree_lock_both(t);
-		if (ret == 0)
+		unpin(src);
+		unpin(dst);
+		if (ret == 0 && tree_find_child(t, dir, name) == src &&
+		    tree_find_hidden(t, dir, newname, &hidden) == dst)
 			scratch_to_value(t, dir, src, dst);
-		else if (made)
+		else if (ret < 0 && made)
 			drop_scratch(t, dir->ino, newname);
 		free(content);
 		goto out;
 	}
 	ret = -EPERM;
 out:
+	if (made)
+		made->nlookup--;   /* dfs_tree_create's reference */
 	tree_unlock_both(t);
-	return ret;
-}
-
-int dfs_tree_mkdir(struct dfs_tree *t, struct dfs_node *dir, const char *name,
-		   struct dfs_node **out)
-{
-	struct dfs_error err = { 0 };
-	json_t *doc;
-	char *id = NULL;
-	int ret;
-
-	if (dir->dtype != DFS_D_REGS)
-		return -EACCES;
-	if (dfs_tree_lookup(t, dir, name, out) == 0) {
-		dfs_tree_forget(t, (*out)->ino, 1);
-		return -EEXIST;
-	}
-	ret = dfs_check_text("registry name", name, 255, &err);
-	if (ret < 0) {
-		/* the name failed the check: only the message quotes it safely */
-		log_warnx("mkdir in registries/: %s", err.msg);
-		return ret;
-	}
-	doc = json_pack("{s:s}", "name", name);   /* no url yet: url reads empty */
-	if (!doc)
-		return -ENOMEM;
-	dfs_busy_enter();
-	ret = dfs_model_create(t->fs->model, DFS_REGISTRY, doc, &id,
-			       dfs_deadline_ns(t->fs->cfg.timeout), &err);
-	dfs_busy_leave();
-	json_decref(doc);
-	free(id);
-	if (ret < 0) {
-		log_warnx("mkdir registries/%s: %s", name, err.msg);
-		return ret;
-	}
-	return dfs_tree_lookup(t, dir, name, out);
-}
-
-int dfs_tree_rmdir(struct dfs_tree *t, struct dfs_node *dir, const char *name)
-{
-	struct dfs_error err = { 0 };
-	struct dfs_node *n;
-	struct dfs_obj *o = NULL;
-	int64_t deadline = dfs_deadline_ns(t->fs->cfg.timeout);
-	int ret;
-
-	if (dir->dtype != DFS_D_REGS)
-		return -EACCES;
-	tree_lock_both(t);
-	n = tree_find_child(t, dir, name);
-	if (n)
-		o = dfs_model_find(t->fs->model, n->kind, n->oid);
-	tree_unlock_both(t);
-	if (!n || !o)
-		return -ENOENT;
-	dfs_busy_enter();
-	ret = dfs_obj_wlock(o, deadline, &err);
-	if (ret == 0) {
-		ret = dfs_model_remove(t->fs->model, o, deadline, &err);
-		dfs_obj_wunlock(o);
-	}
-	dfs_busy_leave();
-	if (ret < 0)
-		log_warnx("rmdir registries/%s: %s", name, err.msg);
 	return ret;
 }

@@ -4,6 +4,7 @@
 #include "map.h"
 #include "model.h"
 #include "names.h"
+#include "dirtype.h"
 #include "notify.h"
 #include "log.h"
 
@@ -322,7 +323,7 @@ struct dfs_node *dfs_tree_get(struct dfs_tree *t, fuse_ino_t ino)
 static int list_attrs(const struct dfs_attr *table, const char *dirkey, int has_obj,
 		      enum dfs_kind k, const char *oid, ent_fn fn, void *arg)
 {
-	char key[600];
+	char key[DFS_NODE_KEY_MAX];
 
 	for (; table->name; table++) {
 		struct ent e = {
@@ -331,7 +332,8 @@ static int list_attrs(const struct dfs_attr *table, const char *dirkey, int has_
 			.attr = table,
 		};
 
-		snprintf(key, sizeof(key), "%s/%s", dirkey, table->name);
+		if (dfs_node_key(key, sizeof(key), dirkey, NULL, table->name) < 0)
+			continue;
 		if (fn(arg, &e))
 			return 1;
 	}
@@ -481,7 +483,7 @@ fail:
  * object's name (NULL when it has none). */
 static const char *obj_dir_name(const struct dfs_obj *o)
 {
-	return o->kind == DFS_IMAGE ? o->id : o->name;
+	return dfs_kind_desc(o->kind)->named_by_id ? o->id : o->name;
 }
 
 /* Both locks held. Grow c by the object o, created since c was built,
@@ -575,9 +577,9 @@ static int names_remove(struct tree_names *c, const char *id)
  * when env_id is set), from the cache or built now. NULL on ENOMEM. */
 static struct tree_names *byname_names(struct dfs_tree *t);
 
-static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, const char *env_id,
-				       const char *prefix)
+static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, const char *env_id)
 {
+	const char *prefix = dfs_kind_desc(k)->prefix;
 	struct dfs_model *m = t->fs->model;
 	uint64_t gen = dfs_model_names_gen(m, k, env_id);
 	struct tree_names *c, *slot;
@@ -633,10 +635,11 @@ out:
 }
 
 /* Siblings named after objects: envs, apps of one env, images, registries. */
-static int list_objects(struct dfs_tree *t, enum dfs_kind k, const char *env_id,
-			enum dfs_dtype dt, const char *prefix, ent_fn fn, void *arg)
+static int list_objects(struct dfs_tree *t, enum dfs_kind k, const char *env_id, ent_fn fn,
+			void *arg)
 {
-	struct tree_names *c = object_names(t, k, env_id, prefix);
+	struct tree_names *c = object_names(t, k, env_id);
+	enum dfs_dtype dt = dfs_kind_desc(k)->object;
 	int stop = 0;
 
 	for (size_t i = 0; c && i < c->count && !stop; i++)
@@ -644,34 +647,8 @@ static int list_objects(struct dfs_tree *t, enum dfs_kind k, const char *env_id,
 	return stop;
 }
 
-/* The directories that list objects: what they list, and how. */
-struct object_dir {
-	enum dfs_kind kind;
-	enum dfs_dtype child;        /* the type of each object's directory */
-	const char *prefix;          /* of their node keys */
-};
-
-static const struct object_dir *object_dir(enum dfs_dtype dt)
-{
-	static const struct object_dir envs = { DFS_ENV, DFS_D_ENV, "e" };
-	static const struct object_dir apps = { DFS_APP, DFS_D_APP, "a" };
-	static const struct object_dir images = { DFS_IMAGE, DFS_D_IMAGE, "i" };
-	static const struct object_dir regs = { DFS_REGISTRY, DFS_D_REG, "g" };
-
-	switch (dt) {
-	case DFS_D_ENVS: return &envs;
-	case DFS_D_APPS: return &apps;
-	case DFS_D_IMAGES: return &images;
-	case DFS_D_REGS: return &regs;
-	default: return NULL;
-	}
-}
-
 void dfs_tree_warm(struct dfs_tree *t)
 {
-	static const char *const prefix[DFS_KIND_COUNT] = {
-		[DFS_ENV] = "e", [DFS_APP] = "a", [DFS_REGISTRY] = "g", [DFS_IMAGE] = "i",
-	};
 	struct dfs_model *m = t->fs->model;
 	struct dfs_obj **envs;
 	size_t n;
@@ -679,29 +656,41 @@ void dfs_tree_warm(struct dfs_tree *t)
 	dfs_model_rdlock_now(m);   /* the reader that calls this holds the others */
 	pthread_mutex_lock(&t->mu);
 	envs = dfs_model_list(m, DFS_ENV, &n);
-	for (size_t i = 0; envs && i < n; i++)
-		object_names(t, DFS_APP, envs[i]->id, prefix[DFS_APP]);
+	for (int k = 0; k < DFS_KIND_COUNT; k++) {
+		if (!dfs_kind_desc((enum dfs_kind)k)->parent_is_env)
+			object_names(t, (enum dfs_kind)k, NULL);
+		for (size_t i = 0; envs && i < n && dfs_kind_desc((enum dfs_kind)k)->parent_is_env;
+		     i++)
+			object_names(t, (enum dfs_kind)k, envs[i]->id);
+	}
 	free(envs);
-	for (int k = 0; k < DFS_KIND_COUNT; k++)
-		if (k != DFS_APP)
-			object_names(t, (enum dfs_kind)k, NULL, prefix[k]);
 	byname_names(t);
 	tree_unlock_both(t);
 }
 
+/* The environment an object of kind k is listed in (its envIdRef), or
+ * NULL for a kind listed in a top-level folder. *listed: it is listed
+ * somewhere (an app without an envIdRef is not). */
+static const char *parent_of(enum dfs_kind k, const json_t *doc, int *listed)
+{
+	const char *env_id = NULL;
+
+	*listed = 1;
+	if (dfs_kind_desc(k)->parent_is_env)
+		*listed = !!(env_id = json_string_value(json_object_get(doc, "envIdRef")));
+	return env_id;
+}
+
 int dfs_tree_only_added(struct dfs_tree *t, enum dfs_kind k, const char *id, const json_t *doc)
 {
-	static const char *const prefix[DFS_KIND_COUNT] = {
-		[DFS_ENV] = "e", [DFS_APP] = "a", [DFS_REGISTRY] = "g", [DFS_IMAGE] = "i",
-	};
-	const char *env_id = NULL;
 	struct tree_names *c;
-	int ret;
+	int listed, ret;
+	const char *env_id = parent_of(k, doc, &listed);
 
-	if (k == DFS_APP && !(env_id = json_string_value(json_object_get(doc, "envIdRef"))))
+	if (!listed)
 		return 0;
 	tree_lock_both(t);
-	c = object_names(t, k, env_id, prefix[k]);
+	c = object_names(t, k, env_id);
 	ret = c && c->grown_by && strcmp(c->grown_by, id) == 0;
 	tree_unlock_both(t);
 	return ret;
@@ -713,20 +702,21 @@ int dfs_tree_only_added(struct dfs_tree *t, enum dfs_kind k, const char *id, con
 static int object_entry(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 			const char *id, struct ent *e)
 {
-	const struct object_dir *od = object_dir(dir->dtype);
+	const struct dfs_dir_type *dt = dfs_dir_type(dir->dtype);
+	const struct dfs_kind_desc *kd = dt->objects;
 	const char *env_id = NULL;
 	struct tree_names *c;
 	uintptr_t i;
 
-	if (!od)
+	if (dt->lists != DFS_L_OBJECTS)
 		return 0;
 	memset(e, 0, sizeof(*e));
-	if (od->kind == DFS_APP) {
+	if (kd->parent_is_env) {
 		if (!dfs_model_find(t->fs->model, dir->kind, dir->oid))
 			return 1;   /* its environment is gone */
 		env_id = dir->oid;
 	}
-	c = object_names(t, od->kind, env_id, od->prefix);
+	c = object_names(t, kd->kind, env_id);
 	if (!c)
 		return 1;
 	i = (uintptr_t)dfs_map_get(name ? c->byname : c->byid, name ? name : id);
@@ -735,9 +725,9 @@ static int object_entry(struct dfs_tree *t, struct dfs_node *dir, const char *na
 	e->name = c->names[i];
 	e->key = c->keys[i];
 	e->type = DFS_N_DIR;
-	e->dtype = od->child;
+	e->dtype = kd->object;
 	e->has_obj = 1;
-	e->kind = od->kind;
+	e->kind = kd->kind;
 	e->oid = c->ids[i];
 	return 1;
 }
@@ -796,12 +786,14 @@ static struct tree_names *byname_names(struct dfs_tree *t)
 /* Call fn with the by-name entry i of c. */
 static int byname_entry(const struct tree_names *c, size_t i, ent_fn fn, void *arg)
 {
-	char key[600], link[300];
+	char target[DFS_NODE_KEY_MAX], key[DFS_NODE_KEY_MAX], link[300];
 	struct ent e = { .name = c->names[i], .key = key, .type = DFS_N_LINK, .link = link };
 
 	/* the target is part of the key: a name that comes to point at
 	 * another image is another node, never a stale link */
-	snprintf(key, sizeof(key), "B/%s/%s", c->ids[i], c->names[i]);
+	if (dfs_node_key(target, sizeof(target), "B", NULL, c->ids[i]) < 0 ||
+	    dfs_node_key(key, sizeof(key), target, NULL, c->names[i]) < 0)
+		return 0;
 	snprintf(link, sizeof(link), "../%s", c->ids[i]);
 	return fn(arg, &e);
 }
@@ -829,7 +821,7 @@ static int list_props(struct dfs_tree *t, struct dfs_node *dir, const json_t *do
 {
 	const char *key;
 	json_t *v;
-	char nkey[600];
+	char nkey[DFS_NODE_KEY_MAX];
 
 	json_object_foreach((json_t *)doc, key, v) {
 		struct ent e = {
@@ -838,73 +830,61 @@ static int list_props(struct dfs_tree *t, struct dfs_node *dir, const json_t *do
 			.attr = &dfs_property_attr, .prop = key,
 		};
 
-		if (!dfs_image_is_property(key, v) || !safe_prop_name(key))
+		if (!dfs_image_is_property(key, v) || !safe_prop_name(key) ||
+		    dfs_node_key(nkey, sizeof(nkey), dir->key, NULL, key) < 0)
 			continue;
-		snprintf(nkey, sizeof(nkey), "p:%s/%s", dir->oid, key);
 		if (fn(arg, &e))
 			return 1;
 	}
 	return list_scratch(t, dir, fn, arg, doc);
 }
 
-/* List dir. Model lock and tree mutex held. */
+/* List dir, as its type says: its value files, what it lists, its
+ * subdirectories, then the scratch files left in it. Model lock and tree
+ * mutex held. */
 static int list_dir(struct dfs_tree *t, struct dfs_node *dir, ent_fn fn, void *arg)
 {
+	const struct dfs_dir_type *dt = dfs_dir_type(dir->dtype);
+	const char *oid = dt->has_obj ? dir->oid : NULL;
 	struct dfs_obj *o = NULL;
-	char key[300];
+	char key[DFS_NODE_KEY_MAX];
 
-	if (dir->has_obj) {
-		o = dfs_model_find(t->fs->model, dir->kind, dir->oid);
-		if (!o)
-			return 0;
-	}
-	switch (dir->dtype) {
-	case DFS_D_ROOT:
-		return list_sub("environments", "E", DFS_D_ENVS, 0, 0, NULL, fn, arg) ||
-		       list_sub("images", "I", DFS_D_IMAGES, 0, 0, NULL, fn, arg) ||
-		       list_sub("registries", "R", DFS_D_REGS, 0, 0, NULL, fn, arg) ||
-		       list_sub(".deployfs", "M", DFS_D_META, 0, 0, NULL, fn, arg);
-	case DFS_D_ENVS:
-		return list_objects(t, DFS_ENV, NULL, DFS_D_ENV, "e", fn, arg);
-	case DFS_D_ENV:
-		snprintf(key, sizeof(key), "A:%s", o->id);
-		return list_attrs(dfs_env_attrs, dir->key, 1, DFS_ENV, o->id, fn, arg) ||
-		       list_sub("apps", key, DFS_D_APPS, 1, DFS_ENV, o->id, fn, arg);
-	case DFS_D_APPS:
-		return list_objects(t, DFS_APP, o->id, DFS_D_APP, "a", fn, arg);
-	case DFS_D_APP:
-		snprintf(key, sizeof(key), "r:%s", o->id);
-		return list_attrs(dfs_app_attrs, dir->key, 1, DFS_APP, o->id, fn, arg) ||
-		       list_sub("resources", key, DFS_D_RES, 1, DFS_APP, o->id, fn, arg) ||
-		       list_scratch(t, dir, fn, arg, NULL);
-	case DFS_D_RES:
-		return list_attrs(dfs_resource_attrs, dir->key, 1, DFS_APP, o->id, fn, arg);
-	case DFS_D_IMAGES:
-		return list_objects(t, DFS_IMAGE, NULL, DFS_D_IMAGE, "i", fn, arg) ||
-		       list_sub("by-name", "B", DFS_D_BYNAME, 0, 0, NULL, fn, arg);
-	case DFS_D_BYNAME:
-		return list_byname(t, fn, arg);
-	case DFS_D_IMAGE:
-		snprintf(key, sizeof(key), "p:%s", o->id);
-		return list_attrs(dfs_image_attrs, dir->key, 1, DFS_IMAGE, o->id, fn, arg) ||
-		       list_sub("properties", key, DFS_D_PROPS, 1, DFS_IMAGE, o->id, fn, arg) ||
-		       list_scratch(t, dir, fn, arg, NULL);
-	case DFS_D_PROPS:
-		return list_props(t, dir, dfs_obj_doc(o), fn, arg);
-	case DFS_D_REGS:
-		return list_objects(t, DFS_REGISTRY, NULL, DFS_D_REG, "g", fn, arg);
-	case DFS_D_REG:
-		return list_attrs(dfs_registry_attrs, dir->key, 1, DFS_REGISTRY, o->id, fn, arg) ||
-		       list_scratch(t, dir, fn, arg, NULL);
-	case DFS_D_META: {
-		struct ent e = { .name = "events", .key = "M/events", .type = DFS_N_EVENTS };
+	if (dt->has_obj && !(o = dfs_model_find(t->fs->model, dir->kind, dir->oid)))
+		return 0;
+	if (dt->attrs && list_attrs(dt->attrs, dir->key, dt->has_obj, dt->kind, oid, fn, arg))
+		return 1;
+	switch (dt->lists) {
+	case DFS_L_NONE:
+		break;
+	case DFS_L_OBJECTS: {
+		const struct dfs_kind_desc *kd = dt->objects;
 
-		return list_attrs(dfs_meta_attrs, dir->key, 0, 0, NULL, fn, arg) || fn(arg, &e);
-	}
-	case DFS_D_NONE:
+		if (list_objects(t, kd->kind, kd->parent_is_env ? o->id : NULL, fn, arg))
+			return 1;
 		break;
 	}
-	return 0;
+	case DFS_L_BYNAME:
+		if (list_byname(t, fn, arg))
+			return 1;
+		break;
+	case DFS_L_PROPS:
+		/* its pending properties are its scratch entries */
+		return list_props(t, dir, dfs_obj_doc(o), fn, arg);
+	case DFS_L_EVENTS: {
+		struct ent e = { .name = "events", .key = key, .type = DFS_N_EVENTS };
+
+		if (dfs_node_key(key, sizeof(key), dir->key, NULL, "events") == 0 && fn(arg, &e))
+			return 1;
+		break;
+	}
+	}
+	for (const struct dfs_subdir *sd = dt->subdirs; sd && sd->name; sd++) {
+		if (dfs_node_key(key, sizeof(key), sd->prefix, oid, NULL) < 0)
+			continue;
+		if (list_sub(sd->name, key, sd->type, dt->has_obj, dt->kind, oid, fn, arg))
+			return 1;
+	}
+	return dt->scratch ? list_scratch(t, dir, fn, arg, NULL) : 0;
 }
 
 /* ---- lookup ---- */
@@ -935,13 +915,16 @@ static int find_fn(void *arg, const struct ent *e)
 	return 1;
 }
 
-/* Both locks held. A directory of objects is searched through its index;
- * others are short and listed. */
+/* Both locks held. Objects and by-name links are searched through their
+ * index, and then a directory of objects has only its subdirectories; the
+ * other directories are short and listed. */
 static void find(struct dfs_tree *t, struct dfs_node *dir, struct find_arg *a)
 {
+	const struct dfs_dir_type *dt = dfs_dir_type(dir->dtype);
+	char key[DFS_NODE_KEY_MAX];
 	struct ent e;
 
-	if (dir->dtype == DFS_D_BYNAME) {
+	if (dt->lists == DFS_L_BYNAME) {
 		struct tree_names *c = byname_names(t);
 		uintptr_t i = c ? (uintptr_t)dfs_map_get(c->byname, a->name) : 0;
 
@@ -949,16 +932,21 @@ static void find(struct dfs_tree *t, struct dfs_node *dir, struct find_arg *a)
 			byname_entry(c, i - 1, find_fn, a);
 		return;
 	}
-
-	if (object_entry(t, dir, a->name, NULL, &e)) {
-		if (e.name) {
-			find_fn(a, &e);
-			return;
-		}
-		if (dir->dtype != DFS_D_IMAGES || strcmp(a->name, "by-name") != 0)
-			return;
+	if (!object_entry(t, dir, a->name, NULL, &e)) {
+		list_dir(t, dir, find_fn, a);
+		return;
 	}
-	list_dir(t, dir, find_fn, a);
+	if (e.name) {
+		find_fn(a, &e);
+		return;
+	}
+	for (const struct dfs_subdir *sd = dt->subdirs; sd && sd->name; sd++) {
+		const char *oid = dt->has_obj ? dir->oid : NULL;
+
+		if (strcmp(sd->name, a->name) == 0 &&
+		    dfs_node_key(key, sizeof(key), sd->prefix, oid, NULL) == 0)
+			list_sub(sd->name, key, sd->type, dt->has_obj, dt->kind, oid, find_fn, a);
+	}
 }
 
 struct dfs_node *tree_find_child(struct dfs_tree *t, struct dfs_node *dir, const char *name)
@@ -991,8 +979,8 @@ void tree_lock_both(struct dfs_tree *t)
 static int needs_all(const struct dfs_node *n)
 {
 	if (n->type == DFS_N_DIR)
-		return !(n->dtype == DFS_D_ROOT || n->dtype == DFS_D_ENVS || n->dtype == DFS_D_ENV ||
-			 n->dtype == DFS_D_REGS || n->dtype == DFS_D_REG);
+		return dfs_dir_type(n->dtype)->needs_all;
+	/* a file of an object read before the mount needs nothing more */
 	return !n->has_obj || !(n->kind == DFS_ENV || n->kind == DFS_REGISTRY);
 }
 
@@ -1172,10 +1160,7 @@ int dfs_tree_stat(struct dfs_tree *t, struct dfs_node *n, struct stat *st)
 	switch (n->type) {
 	case DFS_N_DIR:
 		st->st_nlink = 2;
-		st->st_mode = S_IFDIR | 0555;
-		if (n->dtype == DFS_D_APP || n->dtype == DFS_D_IMAGE || n->dtype == DFS_D_PROPS ||
-		    n->dtype == DFS_D_REG || n->dtype == DFS_D_REGS)
-			st->st_mode = S_IFDIR | 0755;
+		st->st_mode = S_IFDIR | dfs_dir_type(n->dtype)->mode;
 		break;
 	case DFS_N_EVENTS:
 		st->st_nlink = 1;
@@ -1321,56 +1306,44 @@ static void check_key(struct dfs_tree *t, const char *key, struct changed *c)
 	c->v[c->n++] = n->ino;
 }
 
-static void check_table(struct dfs_tree *t, const struct dfs_attr *table, const char *prefix,
-			const char *id, struct changed *c)
+static void check_table(struct dfs_tree *t, const struct dfs_file_table *ft, const char *id,
+			struct changed *c)
 {
-	char key[600];
+	char dir[DFS_NODE_KEY_MAX], key[DFS_NODE_KEY_MAX];
 
-	for (; table->name; table++) {
-		snprintf(key, sizeof(key), "%s:%s/%s", prefix, id, table->name);
-		check_key(t, key, c);
-	}
+	if (dfs_node_key(dir, sizeof(dir), ft->prefix, id, NULL) < 0)
+		return;
+	for (const struct dfs_attr *a = ft->attrs; a->name; a++)
+		if (dfs_node_key(key, sizeof(key), dir, NULL, a->name) == 0)
+			check_key(t, key, c);
 }
 
 static void check_props(struct dfs_tree *t, const char *id, const json_t *doc, struct changed *c)
 {
 	const char *k;
 	json_t *v;
-	char key[600];
+	char dir[DFS_NODE_KEY_MAX], key[DFS_NODE_KEY_MAX];
 
-	json_object_foreach((json_t *)doc, k, v) {
-		snprintf(key, sizeof(key), "p:%s/%s", id, k);
-		check_key(t, key, c);
-	}
+	if (!doc || dfs_node_key(dir, sizeof(dir), "p", id, NULL) < 0)
+		return;
+	json_object_foreach((json_t *)doc, k, v)
+		if (dfs_node_key(key, sizeof(key), dir, NULL, k) == 0)
+			check_key(t, key, c);
 }
 
 void dfs_tree_changed_nodes(struct dfs_tree *t, enum dfs_kind k, const char *id,
 			    const json_t *old, const json_t *new_,
 			    void (*fn)(void *arg, struct dfs_node *n), void *arg)
 {
+	const struct dfs_kind_desc *kd = dfs_kind_desc(k);
 	struct changed c = { 0 };
 
 	tree_lock_both(t);
-	switch (k) {
-	case DFS_ENV:
-		check_table(t, dfs_env_attrs, "e", id, &c);
-		break;
-	case DFS_APP:
-		check_table(t, dfs_app_attrs, "a", id, &c);
-		check_table(t, dfs_resource_attrs, "r", id, &c);
-		break;
-	case DFS_IMAGE:
-		check_table(t, dfs_image_attrs, "i", id, &c);
-		if (old)
-			check_props(t, id, old, &c);
-		if (new_)
-			check_props(t, id, new_, &c);
-		break;
-	case DFS_REGISTRY:
-		check_table(t, dfs_registry_attrs, "g", id, &c);
-		break;
-	case DFS_KIND_COUNT:
-		break;
+	for (const struct dfs_file_table *ft = kd->tables; ft->attrs; ft++)
+		check_table(t, ft, id, &c);
+	if (kd->properties) {
+		check_props(t, id, old, &c);
+		check_props(t, id, new_, &c);
 	}
 	tree_unlock_both(t);
 	/* no lock held while the caller talks to the kernel */
@@ -1433,50 +1406,56 @@ static void stale_in(struct dfs_tree *t, const char *dirkey, struct stale_list *
 	p->nkids = kept;
 }
 
+/* Both locks held. stale_in for the directory listing objects of kind k
+ * in environment env_id (NULL: its top-level folder). */
+static void stale_in_container(struct dfs_tree *t, const struct dfs_kind_desc *kd,
+			       const char *env_id, struct stale_list *out)
+{
+	const struct dfs_dir_type *dt = dfs_dir_type(kd->container);
+	char key[DFS_NODE_KEY_MAX];
+	const char *prefix = NULL;
+
+	/* the container's key: a top-level folder's, or its environment's
+	 * subdirectory's ("A:<env id>") */
+	if (!kd->parent_is_env) {
+		for (const struct dfs_subdir *sd = dfs_dir_type(DFS_D_ROOT)->subdirs; sd->name; sd++)
+			if (sd->type == dt->type)
+				prefix = sd->prefix;
+	} else {
+		for (const struct dfs_subdir *sd = dfs_dir_type(DFS_D_ENV)->subdirs; sd->name; sd++)
+			if (sd->type == dt->type)
+				prefix = sd->prefix;
+	}
+	if (prefix && dfs_node_key(key, sizeof(key), prefix, env_id, NULL) == 0)
+		stale_in(t, key, out);
+}
+
 void dfs_tree_stale_entries(struct dfs_tree *t, enum dfs_kind k, const char *id,
 			    const json_t *old, const json_t *new_,
 			    void (*fn)(void *arg, fuse_ino_t parent, const char *name), void *arg)
 {
+	const struct dfs_kind_desc *kd = dfs_kind_desc(k);
 	struct stale_list l = { 0 };
-	char key[300];
+	char key[DFS_NODE_KEY_MAX];
+	int la, lb;
+	const char *a = parent_of(k, old, &la), *b = parent_of(k, new_, &lb);
 
 	tree_lock_both(t);
-	switch (k) {
-	case DFS_ENV:
-		stale_in(t, "E", &l);
-		break;
-	case DFS_APP: {
-		/* the apps/ of the environment it left and of the one it is in */
-		const char *a = json_string_value(json_object_get(old, "envIdRef"));
-		const char *b = json_string_value(json_object_get(new_, "envIdRef"));
-
-		if (a) {
-			snprintf(key, sizeof(key), "A:%s", a);
-			stale_in(t, key, &l);
-		}
-		if (b && !(a && strcmp(a, b) == 0)) {
-			snprintf(key, sizeof(key), "A:%s", b);
-			stale_in(t, key, &l);
-		}
-		break;
+	/* the directory it left and the one it is in (the same one but for a
+	 * move); one whose names are ids changes only by a creation or a
+	 * deletion */
+	if (!kd->named_by_id || !old || !new_) {
+		if (la)
+			stale_in_container(t, kd, a, &l);
+		if (lb && !(la && (a == b || (a && b && strcmp(a, b) == 0))))
+			stale_in_container(t, kd, b, &l);
 	}
-	case DFS_IMAGE:
-		/* images/ names its images by id: only a creation or a deletion
-		 * changes it; by-name/ follows their names */
-		if (!old || !new_)
-			stale_in(t, "I", &l);
-		if (!old || !new_ ||
-		    !json_equal(json_object_get(old, "name"), json_object_get(new_, "name")))
-			stale_in(t, "B", &l);
-		snprintf(key, sizeof(key), "p:%s", id);
+	/* by-name/ follows the images' names */
+	if (kd->by_name && (!old || !new_ ||
+			    !json_equal(json_object_get(old, "name"), json_object_get(new_, "name"))))
+		stale_in(t, "B", &l);
+	if (kd->properties && dfs_node_key(key, sizeof(key), "p", id, NULL) == 0)
 		stale_in(t, key, &l);
-		break;
-	case DFS_REGISTRY:
-		stale_in(t, "R", &l);
-		break;
-	case DFS_KIND_COUNT:
-		break;
-	}
 	tree_unlock_both(t);
 	for (size_t i = 0; i < l.n; i++) {
 		if (l.v[i].name)
@@ -1510,30 +1489,24 @@ static int name_in(struct dfs_tree *t, enum dfs_dtype dt, const char *env_id, co
 void dfs_tree_object_dir(struct dfs_tree *t, enum dfs_kind k, const char *id,
 			 const json_t *doc, char *out, size_t outsz)
 {
-	static const char *const top[DFS_KIND_COUNT] = {
-		[DFS_ENV] = "environments", [DFS_APP] = "apps",
-		[DFS_REGISTRY] = "registries", [DFS_IMAGE] = "images",
-	};
-	static const enum dfs_dtype container[DFS_KIND_COUNT] = {
-		[DFS_ENV] = DFS_D_ENVS, [DFS_APP] = DFS_D_APPS,
-		[DFS_REGISTRY] = DFS_D_REGS, [DFS_IMAGE] = DFS_D_IMAGES,
-	};
-	const char *env_id = k == DFS_APP ? json_string_value(json_object_get(doc, "envIdRef")) : NULL;
+	const struct dfs_kind_desc *kd = dfs_kind_desc(k), *ed = dfs_kind_desc(DFS_ENV);
+	const char *sub = "";
 	char name[DFS_FILENAME_MAX + 1], env[DFS_FILENAME_MAX + 1];
-	int found;
+	int found, listed;
+	const char *env_id = parent_of(k, doc, &listed);
 
+	for (const struct dfs_subdir *sd = dfs_dir_type(ed->object)->subdirs; sd && sd->name; sd++)
+		if (sd->type == kd->container)
+			sub = sd->name;
 	tree_lock_both(t);
-	found = name_in(t, container[k], env_id, id, name, sizeof(name));
+	found = listed && name_in(t, kd->container, env_id, id, name, sizeof(name));
 	if (found && env_id)
-		found = name_in(t, DFS_D_ENVS, NULL, env_id, env, sizeof(env));
+		found = name_in(t, ed->container, NULL, env_id, env, sizeof(env));
 	tree_unlock_both(t);
-	if (!found) {
-		/* gone: the id names it, where no listing can */
-		snprintf(out, outsz, "%s/%s", top[k], id);
-		return;
-	}
-	if (env_id)
-		snprintf(out, outsz, "environments/%s/apps/%s", env, name);
+	if (!found)   /* gone: the id names it, where no listing can */
+		snprintf(out, outsz, "%s/%s", kd->folder, id);
+	else if (env_id)
+		snprintf(out, outsz, "%s/%s/%s/%s", ed->folder, env, sub, name);
 	else
-		snprintf(out, outsz, "%s/%s", top[k], name);
+		snprintf(out, outsz, "%s/%s", kd->folder, name);
 }

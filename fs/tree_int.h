@@ -84,6 +84,18 @@ struct dfs_node *tree_find_hidden(struct dfs_tree *t, struct dfs_node *dir, cons
 /* Model lock held: render a value file. */
 int tree_render(struct dfs_tree *t, struct dfs_node *n, char **buf, size_t *len);
 void tree_lock_both(struct dfs_tree *t);
+
+/* mkdir and rmdir in the directories that make objects (mkdir.c; the
+ * directory types, dirtype.c, say which). */
+int dfs_make_registry(struct dfs_tree *t, struct dfs_node *dir, const char *name,
+		      struct dfs_node **out);
+int dfs_drop_registry(struct dfs_tree *t, struct dfs_node *dir, const char *name);
+int dfs_make_env(struct dfs_tree *t, struct dfs_node *dir, const char *name,
+		 struct dfs_node **out);
+int dfs_drop_env(struct dfs_tree *t, struct dfs_node *dir, const char *name);
+int dfs_make_app(struct dfs_tree *t, struct dfs_node *dir, const char *name,
+		 struct dfs_node **out);
+int dfs_drop_app(struct dfs_tree *t, struct dfs_node *dir, const char *name);
 void tree_unlock_both(struct dfs_tree *t);
 
 #endif

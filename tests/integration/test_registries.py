@@ -97,7 +97,10 @@ def test_mkdir_refusals(mount):
     assert oserror(os.mkdir, os.path.join(regs, "acme")) == errno.EEXIST
     assert oserror(os.mkdir, os.path.join(regs, "a\x01b")) == errno.EINVAL
     assert oserror(os.mkdir, os.path.join(regs, "x\nforged line")) == errno.EINVAL
-    assert oserror(os.mkdir, mount.path("environments", "new")) == errno.EACCES
+    # objects are made in their folders only (README, "Making and deleting objects")
+    assert oserror(os.mkdir, mount.path("environments", "prod", "new")) == errno.EACCES
+    assert oserror(os.mkdir, mount.path("environments", "prod", "apps", "web", "new")) == \
+        errno.EACCES
     assert oserror(os.mkdir, mount.path("images", "new")) == errno.EACCES
     assert oserror(os.mkdir, mount.path("registries", "acme", "sub")) == errno.EACCES
     assert mount.store_snapshot() == before
