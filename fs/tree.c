@@ -385,6 +385,9 @@ struct tree_names {
 				      * one holds a NUL (then never grown) */
 	const char *grown_by;        /* the id the last update added alone
 				      * (borrowed), NULL after a rebuild */
+	/* by-name/ only, which lists a name only while one image has it: */
+	struct dfs_map *idname;      /* id -> its name (malloc'd), every named image */
+	struct dfs_map *counts;      /* name -> how many images have it */
 };
 
 static void names_clear(struct tree_names *c)
@@ -400,7 +403,16 @@ static void names_clear(struct tree_names *c)
 	dfs_map_free(c->byname);
 	dfs_map_free(c->byid);
 	dfs_map_free(c->raw);
-	c->byname = c->byid = c->raw = NULL;
+	if (c->idname) {
+		size_t pos = 0;
+		char *name;
+
+		while ((name = dfs_map_next(c->idname, &pos, NULL)))
+			free(name);
+	}
+	dfs_map_free(c->idname);
+	dfs_map_free(c->counts);
+	c->byname = c->byid = c->raw = c->idname = c->counts = NULL;
 	c->names = NULL;
 	c->keys = NULL;
 	c->grown_by = NULL;
@@ -489,28 +501,25 @@ static const char *obj_dir_name(const struct dfs_obj *o)
 /* Both locks held. Grow c by the object o, created since c was built,
  * when that changes no other sibling's name: o's own name is safe as it
  * is and no sibling has it or shows it. 0, or -1: build c again. */
-static int names_add(struct tree_names *c, const struct dfs_obj *o, enum dfs_kind k,
-		     const char *env_id, const char *prefix)
+static int names_add_one(struct tree_names *c, const char *nm, const char *id,
+			 const char *prefix)
 {
-	const char *nm = obj_dir_name(o);
 	struct dfs_name_in in;
 	char *assigned = NULL, *key = NULL, **names, **keys = c->keys;
 	const char **ids;
 	void *pos = (void *)(uintptr_t)(c->count + 1);
 	int safe;
 
-	if (o->deleted)
-		return 0;   /* not listed: nothing to add */
 	if (!c->raw || !nm)
 		return -1;
 	in.name = nm;
 	in.len = strlen(nm);
-	in.id = o->id;
+	in.id = id;
 	if (dfs_map_get(c->raw, in.name) ||
 	    dfs_map_get(c->byname, in.name) || dfs_names_assign(&in, 1, &assigned) < 0)
 		return -1;
 	safe = strcmp(assigned, in.name) == 0;
-	if (!safe || (prefix && asprintf(&key, "%s:%s", prefix, o->id) < 0))
+	if (!safe || (prefix && asprintf(&key, "%s:%s", prefix, id) < 0))
 		goto fail;
 	ids = realloc(c->ids, (c->count + 1) * sizeof(*ids));
 	if (ids)
@@ -521,9 +530,9 @@ static int names_add(struct tree_names *c, const struct dfs_obj *o, enum dfs_kin
 	if (prefix && (keys = realloc(c->keys, (c->count + 1) * sizeof(*keys))))
 		c->keys = keys;
 	if (!ids || !names || (prefix && !keys) || dfs_map_put(c->byname, assigned, pos) < 0 ||
-	    dfs_map_put(c->byid, o->id, pos) < 0 || dfs_map_put(c->raw, in.name, (void *)1) < 0)
+	    dfs_map_put(c->byid, id, pos) < 0 || dfs_map_put(c->raw, in.name, (void *)1) < 0)
 		goto fail;
-	c->ids[c->count] = o->id;
+	c->ids[c->count] = id;
 	c->names[c->count] = assigned;
 	if (prefix)
 		c->keys[c->count] = key;
@@ -533,6 +542,14 @@ fail:
 	free(assigned);
 	free(key);
 	return -1;   /* the maps may hold the new name: rebuilt anyway */
+}
+
+static int names_add(struct tree_names *c, const struct dfs_obj *o, enum dfs_kind k,
+		     const char *env_id, const char *prefix)
+{
+	if (o->deleted)
+		return 0;   /* not listed: nothing to add */
+	return names_add_one(c, obj_dir_name(o), o->id, prefix);
 }
 
 /* Both locks held. Take the object id out of c, when that changes no
@@ -740,8 +757,68 @@ static int cmp_name_in(const void *a, const void *b)
 	return r ? r : strcmp(x->id, y->id);
 }
 
+/* The images that have name, in c->counts. */
+static uintptr_t name_count(const struct tree_names *c, const char *name)
+{
+	return (uintptr_t)dfs_map_get(c->counts, name);
+}
+
+static int set_count(struct tree_names *c, const char *name, uintptr_t n)
+{
+	if (!n) {
+		dfs_map_del(c->counts, name);
+		return 0;
+	}
+	return dfs_map_put(c->counts, name, (void *)n);
+}
+
+/* Both locks held. Follow one change of the images in by-name/: an image
+ * that joined (added) or left. A name is listed while exactly one image
+ * has it. 0, or -1: build by-name/ again (also when the change would move
+ * another name's escape or suffix, or a name comes back to a single image:
+ * which one it is, only a whole pass says). */
+static int byname_follow(struct tree_names *c, const struct dfs_names_change *ch)
+{
+	const struct dfs_obj *o = ch->obj;
+	char *old = dfs_map_get(c->idname, o->id);
+	uintptr_t n;
+
+	if (!ch->added) {
+		if (!old)
+			return 0;   /* it had no name */
+		dfs_map_del(c->idname, o->id);
+		n = name_count(c, old);
+		if (set_count(c, old, n ? n - 1 : 0) < 0 || n == 2 ||
+		    (n == 1 && names_remove(c, o->id) < 0)) {
+			free(old);
+			return -1;
+		}
+		free(old);
+		return 0;
+	}
+	if (old || o->deleted || !o->name || !*o->name)
+		return old ? -1 : 0;
+	if (!(old = strdup(o->name)) || dfs_map_put(c->idname, o->id, old) < 0) {
+		free(old);
+		return -1;
+	}
+	n = name_count(c, old) + 1;
+	if (set_count(c, old, n) < 0)
+		return -1;
+	if (n == 1)
+		return names_add_one(c, old, o->id, NULL);
+	if (n == 2) {
+		/* the image that had it alone loses its link */
+		uintptr_t i = (uintptr_t)dfs_map_get(c->byname, old);
+
+		return i ? names_remove(c, c->ids[i - 1]) : -1;
+	}
+	return 0;
+}
+
 /* Both locks held. The names of images/by-name/: a symlink for each name
- * no other image has; from the cache, or built now. NULL on ENOMEM. */
+ * no other image has; from the cache, following the changes since, or
+ * built now. NULL on ENOMEM. */
 static struct tree_names *byname_names(struct dfs_tree *t)
 {
 	struct dfs_model *m = t->fs->model;
@@ -749,37 +826,78 @@ static struct tree_names *byname_names(struct dfs_tree *t)
 	struct tree_names *c, *slot;
 
 	c = names_cached(t, "B", gen, &slot);
-	if (!c && slot) {
-		names_clear(slot);
-		size_t n = 0, count = 0, kept = 0;
-		struct dfs_obj **all = dfs_model_children(m, DFS_IMAGE, NULL, &n);
-		struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
+	if (c || !slot)
+		return c;
+	if (slot->gen && slot->idname) {
+		struct dfs_names_change ch[DFS_NAMES_SINCE_MAX];
+		int nch = dfs_model_names_since(m, DFS_IMAGE, NULL, slot->gen, ch), i;
 
-		for (size_t i = 0; all && in && i < n; i++) {
-			const char *name = all[i]->name;
-
-			if (!name || !*name)
-				continue;
-			in[count].name = name;
-			in[count].len = strlen(name);
-			in[count].id = all[i]->id;
-			count++;
+		for (i = 0; i < nch; i++)
+			if (byname_follow(slot, &ch[i]) < 0)
+				break;
+		if (nch > 0 && i == nch) {
+			slot->gen = gen;
+			return slot;
 		}
-		/* sorted by name, a name that several images share is a run */
-		if (in)
-			qsort(in, count, sizeof(*in), cmp_name_in);
-		for (size_t i = 0; in && i < count; i++) {
-			int dup = (i > 0 && !strcmp(in[i].name, in[i - 1].name)) ||
-				  (i + 1 < count && !strcmp(in[i].name, in[i + 1].name));
-
-			if (!dup)
-				in[kept++] = in[i];
-		}
-		if (all && in && names_build(slot, in, kept, NULL, gen) == 0)
-			c = slot;
-		free(in);
-		free(all);
 	}
+	names_clear(slot);
+	size_t n = 0, count = 0, kept = 0;
+	struct dfs_obj **all = dfs_model_children(m, DFS_IMAGE, NULL, &n);
+	struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
+	struct dfs_map *idname = dfs_map_new(), *counts = dfs_map_new();
+
+	for (size_t i = 0; all && in && idname && i < n; i++) {
+		const char *name = all[i]->name;
+		char *copy;
+
+		if (!name || !*name || all[i]->deleted)
+			continue;
+		in[count].name = name;
+		in[count].len = strlen(name);
+		in[count].id = all[i]->id;
+		count++;
+		if (!(copy = strdup(name)) || dfs_map_put(idname, all[i]->id, copy) < 0) {
+			free(copy);
+			dfs_map_free(idname);   /* its names leak: out of memory anyway */
+			idname = NULL;
+		}
+	}
+	/* sorted by name, a name that several images share is a run */
+	if (in)
+		qsort(in, count, sizeof(*in), cmp_name_in);
+	for (size_t i = 0, run = 1; in && i < count; i++, run++) {
+		int dup = (i > 0 && !strcmp(in[i].name, in[i - 1].name)) ||
+			  (i + 1 < count && !strcmp(in[i].name, in[i + 1].name));
+
+		if (i > 0 && strcmp(in[i].name, in[i - 1].name))
+			run = 1;
+		if (counts && dfs_map_put(counts, in[i].name, (void *)(uintptr_t)run) < 0) {
+			dfs_map_free(counts);
+			counts = NULL;
+		}
+		if (!dup)
+			in[kept++] = in[i];
+	}
+	if (all && in && names_build(slot, in, kept, NULL, gen) == 0) {
+		c = slot;
+		/* without both, the next change builds it again */
+		if (idname && counts) {
+			c->idname = idname;
+			c->counts = counts;
+			idname = counts = NULL;
+		}
+	}
+	if (idname) {
+		size_t pos = 0;
+		char *name;
+
+		while ((name = dfs_map_next(idname, &pos, NULL)))
+			free(name);
+	}
+	dfs_map_free(idname);
+	dfs_map_free(counts);
+	free(in);
+	free(all);
 	return c;
 }
 
