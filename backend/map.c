@@ -17,6 +17,7 @@ struct dfs_map {
 	struct slot *slots;
 	size_t cap;    /* power of two */
 	size_t used;   /* live + tombstones */
+	int borrowed;  /* keys are the caller's, not copies */
 	size_t live;
 };
 
@@ -32,6 +33,15 @@ uint64_t dfs_fnv1a(const char *s, size_t len)
 static uint64_t hash(const char *s)
 {
 	return dfs_fnv1a(s, strlen(s));
+}
+
+struct dfs_map *dfs_map_new_borrowed(void)
+{
+	struct dfs_map *m = dfs_map_new();
+
+	if (m)
+		m->borrowed = 1;
+	return m;
 }
 
 struct dfs_map *dfs_map_new(void)
@@ -54,7 +64,7 @@ void dfs_map_free(struct dfs_map *m)
 	if (!m)
 		return;
 	for (size_t i = 0; i < m->cap; i++)
-		if (m->slots[i].key && m->slots[i].key != &tombstone)
+		if (m->slots[i].key && m->slots[i].key != &tombstone && !m->borrowed)
 			free(m->slots[i].key);
 	free(m->slots);
 	free(m);
@@ -123,7 +133,7 @@ int dfs_map_put(struct dfs_map *m, const char *key, void *value)
 		;
 	if (!m->slots[i].key)
 		m->used++;
-	m->slots[i].key = strdup(key);
+	m->slots[i].key = m->borrowed ? (char *)key : strdup(key);
 	if (!m->slots[i].key)
 		return -ENOMEM;
 	m->slots[i].value = value;
@@ -139,7 +149,8 @@ void *dfs_map_del(struct dfs_map *m, const char *key)
 	if (!s)
 		return NULL;
 	v = s->value;
-	free(s->key);
+	if (!m->borrowed)
+		free(s->key);
 	s->key = &tombstone;
 	s->value = NULL;
 	m->live--;

@@ -9,6 +9,9 @@
 struct dfs_map;
 
 struct dfs_map *dfs_map_new(void);          /* NULL on ENOMEM */
+/* A map that keeps the caller's key pointers instead of copies: each key
+ * must stay as it is until its entry is deleted or the map freed. */
+struct dfs_map *dfs_map_new_borrowed(void);
 void dfs_map_free(struct dfs_map *m);       /* accepts NULL; frees keys, not values */
 void *dfs_map_get(const struct dfs_map *m, const char *key);
 int dfs_map_put(struct dfs_map *m, const char *key, void *value);  /* copies key; 0 or -ENOMEM */

@@ -88,7 +88,7 @@ static struct group *group_get(struct dfs_model *m, enum dfs_kind k, const char 
 	if (g)
 		return g;
 	g = calloc(1, sizeof(*g));
-	if (!g || !(g->objs = dfs_map_new()) || dfs_map_put(m->groups[k], key, g) < 0) {
+	if (!g || !(g->objs = dfs_map_new_borrowed()) || dfs_map_put(m->groups[k], key, g) < 0) {
 		if (g)
 			dfs_map_free(g->objs);
 		free(g);
@@ -269,7 +269,7 @@ struct dfs_model *dfs_model_new(struct dfs_backend *const backends[DFS_KIND_COUN
 	pthread_cond_init(&m->load_cv, NULL);
 	for (int k = 0; k < DFS_KIND_COUNT; k++) {
 		m->backends[k] = backends[k];
-		m->objs[k] = dfs_map_new();
+		m->objs[k] = dfs_map_new_borrowed();   /* keyed by o->id: objects outlive their entries */
 		m->groups[k] = dfs_map_new();
 		if (!m->objs[k] || !m->groups[k]) {
 			dfs_model_free(m);
@@ -490,7 +490,7 @@ static json_t *set_doc(struct dfs_model *m, enum dfs_kind k, const char *id, jso
 		if (!doc)
 			return NULL;
 		o = obj_new(k, id, doc, keep);
-		if (!o || dfs_map_put(m->objs[k], id, o) < 0) {
+		if (!o || dfs_map_put(m->objs[k], o->id, o) < 0) {
 			log_warnx("out of memory: %s %s is not shown", dfs_kind_dir(k), id);
 			obj_free(o);
 			return NULL;

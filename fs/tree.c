@@ -378,31 +378,37 @@ struct tree_names {
 	size_t count;
 	const char **ids;            /* borrowed from the model's objects */
 	char **names;                /* malloc'd */
-	char **keys;                 /* malloc'd node keys; NULL for by-name */
-	struct dfs_map *byname;      /* name -> index + 1 */
-	struct dfs_map *byid;        /* id -> index + 1 */
+	struct dfs_map *byname;      /* name -> index + 1 (keys: names[]) */
+	struct dfs_map *byid;        /* id -> index + 1 (keys: ids[]) */
 	struct dfs_map *raw;         /* the objects' own names -> 1; NULL when
 				      * one holds a NUL (then never grown) */
 	const char *grown_by;        /* the id the last update added alone
 				      * (borrowed), NULL after a rebuild */
+	/* by-name/ only, which lists a name only while one image has it: */
+	struct dfs_map *idname;      /* id -> its name (malloc'd), every named image */
+	struct dfs_map *counts;      /* name -> how many images have it */
 };
 
 static void names_clear(struct tree_names *c)
 {
-	for (size_t i = 0; i < c->count; i++) {
+	for (size_t i = 0; i < c->count; i++)
 		free(c->names[i]);
-		if (c->keys)
-			free(c->keys[i]);
-	}
 	free(c->names);
-	free(c->keys);
 	free(c->ids);
 	dfs_map_free(c->byname);
 	dfs_map_free(c->byid);
 	dfs_map_free(c->raw);
-	c->byname = c->byid = c->raw = NULL;
+	if (c->idname) {
+		size_t pos = 0;
+		char *name;
+
+		while ((name = dfs_map_next(c->idname, &pos, NULL)))
+			free(name);
+	}
+	dfs_map_free(c->idname);
+	dfs_map_free(c->counts);
+	c->byname = c->byid = c->raw = c->idname = c->counts = NULL;
 	c->names = NULL;
-	c->keys = NULL;
 	c->grown_by = NULL;
 	c->ids = NULL;
 	c->count = 0;
@@ -430,25 +436,23 @@ static struct tree_names *names_cached(struct dfs_tree *t, const char *key, uint
 	return NULL;
 }
 
-/* Assign names to the count siblings in in[] into c (ids borrowed); with
- * a prefix, also their node keys "<prefix>:<id>". */
+/* Assign names to the count siblings in in[] into c (ids borrowed). */
 static int names_build(struct tree_names *c, const struct dfs_name_in *in, size_t count,
-		       const char *prefix, uint64_t gen)
+		       uint64_t gen)
 {
 	c->ids = calloc(count ? count : 1, sizeof(*c->ids));
 	c->names = calloc(count ? count : 1, sizeof(*c->names));
-	if (prefix)
-		c->keys = calloc(count ? count : 1, sizeof(*c->keys));
-	if (!c->ids || !c->names || (prefix && !c->keys) ||
-	    dfs_names_assign(in, count, c->names) < 0) {
+	if (!c->ids || !c->names || dfs_names_assign(in, count, c->names) < 0) {
 		free(c->names);   /* dfs_names_assign set none of them */
 		c->names = NULL;
 		names_clear(c);
 		return -ENOMEM;
 	}
 	c->count = count;
-	c->byname = dfs_map_new();
-	c->byid = dfs_map_new();
+	/* a few hundred bytes an object at most: 100,000 objects' names are
+	 * held whole from the mount on (dfs_tree_warm) */
+	c->byname = dfs_map_new_borrowed();
+	c->byid = dfs_map_new_borrowed();
 	c->raw = dfs_map_new();
 	if (!c->byname || !c->byid || !c->raw)
 		goto fail;
@@ -464,10 +468,6 @@ static int names_build(struct tree_names *c, const struct dfs_name_in *in, size_
 		void *pos = (void *)(uintptr_t)(i + 1);
 
 		c->ids[i] = in[i].id;
-		if (prefix && asprintf(&c->keys[i], "%s:%s", prefix, in[i].id) < 0) {
-			c->keys[i] = NULL;
-			goto fail;
-		}
 		if (dfs_map_put(c->byname, c->names[i], pos) < 0 ||
 		    dfs_map_put(c->byid, in[i].id, pos) < 0)
 			goto fail;
@@ -489,50 +489,47 @@ static const char *obj_dir_name(const struct dfs_obj *o)
 /* Both locks held. Grow c by the object o, created since c was built,
  * when that changes no other sibling's name: o's own name is safe as it
  * is and no sibling has it or shows it. 0, or -1: build c again. */
-static int names_add(struct tree_names *c, const struct dfs_obj *o, enum dfs_kind k,
-		     const char *env_id, const char *prefix)
+static int names_add_one(struct tree_names *c, const char *nm, const char *id)
 {
-	const char *nm = obj_dir_name(o);
 	struct dfs_name_in in;
-	char *assigned = NULL, *key = NULL, **names, **keys = c->keys;
+	char *assigned = NULL, **names;
 	const char **ids;
 	void *pos = (void *)(uintptr_t)(c->count + 1);
-	int safe;
 
-	if (o->deleted)
-		return 0;   /* not listed: nothing to add */
 	if (!c->raw || !nm)
 		return -1;
 	in.name = nm;
 	in.len = strlen(nm);
-	in.id = o->id;
+	in.id = id;
 	if (dfs_map_get(c->raw, in.name) ||
 	    dfs_map_get(c->byname, in.name) || dfs_names_assign(&in, 1, &assigned) < 0)
 		return -1;
-	safe = strcmp(assigned, in.name) == 0;
-	if (!safe || (prefix && asprintf(&key, "%s:%s", prefix, o->id) < 0))
-		goto fail;
+	if (strcmp(assigned, in.name) != 0)
+		goto fail;   /* escaped or cut: not its own name */
 	ids = realloc(c->ids, (c->count + 1) * sizeof(*ids));
 	if (ids)
 		c->ids = ids;
 	names = realloc(c->names, (c->count + 1) * sizeof(*names));
 	if (names)
 		c->names = names;
-	if (prefix && (keys = realloc(c->keys, (c->count + 1) * sizeof(*keys))))
-		c->keys = keys;
-	if (!ids || !names || (prefix && !keys) || dfs_map_put(c->byname, assigned, pos) < 0 ||
-	    dfs_map_put(c->byid, o->id, pos) < 0 || dfs_map_put(c->raw, in.name, (void *)1) < 0)
+	if (!ids || !names || dfs_map_put(c->raw, in.name, (void *)1) < 0)
 		goto fail;
-	c->ids[c->count] = o->id;
+	c->ids[c->count] = id;
 	c->names[c->count] = assigned;
-	if (prefix)
-		c->keys[c->count] = key;
 	c->count++;
+	if (dfs_map_put(c->byname, assigned, pos) < 0 || dfs_map_put(c->byid, id, pos) < 0)
+		return -1;   /* built again: names_clear frees assigned */
 	return 0;
 fail:
 	free(assigned);
-	free(key);
 	return -1;   /* the maps may hold the new name: rebuilt anyway */
+}
+
+static int names_add(struct tree_names *c, const struct dfs_obj *o)
+{
+	if (o->deleted)
+		return 0;   /* not listed: nothing to add */
+	return names_add_one(c, obj_dir_name(o), o->id);
 }
 
 /* Both locks held. Take the object id out of c, when that changes no
@@ -553,16 +550,12 @@ static int names_remove(struct tree_names *c, const char *id)
 	dfs_map_del(c->byid, id);
 	dfs_map_del(c->raw, name);
 	free(name);
-	if (c->keys)
-		free(c->keys[i]);
 	if (i != --last) {
 		/* the last one takes its place */
 		void *pos = (void *)(i + 1);
 
 		c->ids[i] = c->ids[last];
 		c->names[i] = c->names[last];
-		if (c->keys)
-			c->keys[i] = c->keys[last];
 		if (dfs_map_put(c->byname, c->names[i], pos) < 0 ||
 		    dfs_map_put(c->byid, c->ids[i], pos) < 0) {
 			c->count = last;
@@ -579,7 +572,6 @@ static struct tree_names *byname_names(struct dfs_tree *t);
 
 static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, const char *env_id)
 {
-	const char *prefix = dfs_kind_desc(k)->prefix;
 	struct dfs_model *m = t->fs->model;
 	uint64_t gen = dfs_model_names_gen(m, k, env_id);
 	struct tree_names *c, *slot;
@@ -600,7 +592,7 @@ static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, cons
 		int nch = dfs_model_names_since(m, k, env_id, slot->gen, ch), i;
 
 		for (i = 0; i < nch; i++)
-			if ((ch[i].added ? names_add(slot, ch[i].obj, k, env_id, prefix) :
+			if ((ch[i].added ? names_add(slot, ch[i].obj) :
 			     names_remove(slot, ch[i].obj->id)) < 0)
 				break;
 		if (nch > 0 && i == nch) {
@@ -626,7 +618,7 @@ static struct tree_names *object_names(struct dfs_tree *t, enum dfs_kind k, cons
 		in[count].id = all[i]->id;
 		count++;
 	}
-	if (names_build(slot, in, count, prefix, gen) == 0)
+	if (names_build(slot, in, count, gen) == 0)
 		c = slot;
 out:
 	free(in);
@@ -642,8 +634,11 @@ static int list_objects(struct dfs_tree *t, enum dfs_kind k, const char *env_id,
 	enum dfs_dtype dt = dfs_kind_desc(k)->object;
 	int stop = 0;
 
+	char key[DFS_NODE_KEY_MAX];
+
 	for (size_t i = 0; c && i < c->count && !stop; i++)
-		stop = list_sub(c->names[i], c->keys[i], dt, 1, k, c->ids[i], fn, arg);
+		if (dfs_node_key(key, sizeof(key), dfs_kind_desc(k)->prefix, c->ids[i], NULL) == 0)
+			stop = list_sub(c->names[i], key, dt, 1, k, c->ids[i], fn, arg);
 	return stop;
 }
 
@@ -700,7 +695,7 @@ int dfs_tree_only_added(struct dfs_tree *t, enum dfs_kind k, const char *id, con
  * through the index: 1 when dir lists objects and *e is filled (e->name
  * NULL when no object has that name), 0 when dir is another kind. */
 static int object_entry(struct dfs_tree *t, struct dfs_node *dir, const char *name,
-			const char *id, struct ent *e)
+			const char *id, struct ent *e, char key[DFS_NODE_KEY_MAX])
 {
 	const struct dfs_dir_type *dt = dfs_dir_type(dir->dtype);
 	const struct dfs_kind_desc *kd = dt->objects;
@@ -720,10 +715,10 @@ static int object_entry(struct dfs_tree *t, struct dfs_node *dir, const char *na
 	if (!c)
 		return 1;
 	i = (uintptr_t)dfs_map_get(name ? c->byname : c->byid, name ? name : id);
-	if (!i--)
+	if (!i-- || dfs_node_key(key, DFS_NODE_KEY_MAX, kd->prefix, c->ids[i], NULL) < 0)
 		return 1;
 	e->name = c->names[i];
-	e->key = c->keys[i];
+	e->key = key;
 	e->type = DFS_N_DIR;
 	e->dtype = kd->object;
 	e->has_obj = 1;
@@ -740,8 +735,68 @@ static int cmp_name_in(const void *a, const void *b)
 	return r ? r : strcmp(x->id, y->id);
 }
 
+/* The images that have name, in c->counts. */
+static uintptr_t name_count(const struct tree_names *c, const char *name)
+{
+	return (uintptr_t)dfs_map_get(c->counts, name);
+}
+
+static int set_count(struct tree_names *c, const char *name, uintptr_t n)
+{
+	if (!n) {
+		dfs_map_del(c->counts, name);
+		return 0;
+	}
+	return dfs_map_put(c->counts, name, (void *)n);
+}
+
+/* Both locks held. Follow one change of the images in by-name/: an image
+ * that joined (added) or left. A name is listed while exactly one image
+ * has it. 0, or -1: build by-name/ again (also when the change would move
+ * another name's escape or suffix, or a name comes back to a single image:
+ * which one it is, only a whole pass says). */
+static int byname_follow(struct tree_names *c, const struct dfs_names_change *ch)
+{
+	const struct dfs_obj *o = ch->obj;
+	char *old = dfs_map_get(c->idname, o->id);
+	uintptr_t n;
+
+	if (!ch->added) {
+		if (!old)
+			return 0;   /* it had no name */
+		dfs_map_del(c->idname, o->id);
+		n = name_count(c, old);
+		if (set_count(c, old, n ? n - 1 : 0) < 0 || n == 2 ||
+		    (n == 1 && names_remove(c, o->id) < 0)) {
+			free(old);
+			return -1;
+		}
+		free(old);
+		return 0;
+	}
+	if (old || o->deleted || !o->name || !*o->name)
+		return old ? -1 : 0;
+	if (!(old = strdup(o->name)) || dfs_map_put(c->idname, o->id, old) < 0) {
+		free(old);
+		return -1;
+	}
+	n = name_count(c, old) + 1;
+	if (set_count(c, old, n) < 0)
+		return -1;
+	if (n == 1)
+		return names_add_one(c, old, o->id);
+	if (n == 2) {
+		/* the image that had it alone loses its link */
+		uintptr_t i = (uintptr_t)dfs_map_get(c->byname, old);
+
+		return i ? names_remove(c, c->ids[i - 1]) : -1;
+	}
+	return 0;
+}
+
 /* Both locks held. The names of images/by-name/: a symlink for each name
- * no other image has; from the cache, or built now. NULL on ENOMEM. */
+ * no other image has; from the cache, following the changes since, or
+ * built now. NULL on ENOMEM. */
 static struct tree_names *byname_names(struct dfs_tree *t)
 {
 	struct dfs_model *m = t->fs->model;
@@ -749,37 +804,78 @@ static struct tree_names *byname_names(struct dfs_tree *t)
 	struct tree_names *c, *slot;
 
 	c = names_cached(t, "B", gen, &slot);
-	if (!c && slot) {
-		names_clear(slot);
-		size_t n = 0, count = 0, kept = 0;
-		struct dfs_obj **all = dfs_model_children(m, DFS_IMAGE, NULL, &n);
-		struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
+	if (c || !slot)
+		return c;
+	if (slot->gen && slot->idname) {
+		struct dfs_names_change ch[DFS_NAMES_SINCE_MAX];
+		int nch = dfs_model_names_since(m, DFS_IMAGE, NULL, slot->gen, ch), i;
 
-		for (size_t i = 0; all && in && i < n; i++) {
-			const char *name = all[i]->name;
-
-			if (!name || !*name)
-				continue;
-			in[count].name = name;
-			in[count].len = strlen(name);
-			in[count].id = all[i]->id;
-			count++;
+		for (i = 0; i < nch; i++)
+			if (byname_follow(slot, &ch[i]) < 0)
+				break;
+		if (nch > 0 && i == nch) {
+			slot->gen = gen;
+			return slot;
 		}
-		/* sorted by name, a name that several images share is a run */
-		if (in)
-			qsort(in, count, sizeof(*in), cmp_name_in);
-		for (size_t i = 0; in && i < count; i++) {
-			int dup = (i > 0 && !strcmp(in[i].name, in[i - 1].name)) ||
-				  (i + 1 < count && !strcmp(in[i].name, in[i + 1].name));
-
-			if (!dup)
-				in[kept++] = in[i];
-		}
-		if (all && in && names_build(slot, in, kept, NULL, gen) == 0)
-			c = slot;
-		free(in);
-		free(all);
 	}
+	names_clear(slot);
+	size_t n = 0, count = 0, kept = 0;
+	struct dfs_obj **all = dfs_model_children(m, DFS_IMAGE, NULL, &n);
+	struct dfs_name_in *in = calloc(n ? n : 1, sizeof(*in));
+	struct dfs_map *idname = dfs_map_new_borrowed(), *counts = dfs_map_new();
+
+	for (size_t i = 0; all && in && idname && i < n; i++) {
+		const char *name = all[i]->name;
+		char *copy;
+
+		if (!name || !*name || all[i]->deleted)
+			continue;
+		in[count].name = name;
+		in[count].len = strlen(name);
+		in[count].id = all[i]->id;
+		count++;
+		if (!(copy = strdup(name)) || dfs_map_put(idname, all[i]->id, copy) < 0) {
+			free(copy);
+			dfs_map_free(idname);   /* its names leak: out of memory anyway */
+			idname = NULL;
+		}
+	}
+	/* sorted by name, a name that several images share is a run */
+	if (in)
+		qsort(in, count, sizeof(*in), cmp_name_in);
+	for (size_t i = 0, run = 1; in && i < count; i++, run++) {
+		int dup = (i > 0 && !strcmp(in[i].name, in[i - 1].name)) ||
+			  (i + 1 < count && !strcmp(in[i].name, in[i + 1].name));
+
+		if (i > 0 && strcmp(in[i].name, in[i - 1].name))
+			run = 1;
+		if (counts && dfs_map_put(counts, in[i].name, (void *)(uintptr_t)run) < 0) {
+			dfs_map_free(counts);
+			counts = NULL;
+		}
+		if (!dup)
+			in[kept++] = in[i];
+	}
+	if (all && in && names_build(slot, in, kept, gen) == 0) {
+		c = slot;
+		/* without both, the next change builds it again */
+		if (idname && counts) {
+			c->idname = idname;
+			c->counts = counts;
+			idname = counts = NULL;
+		}
+	}
+	if (idname) {
+		size_t pos = 0;
+		char *name;
+
+		while ((name = dfs_map_next(idname, &pos, NULL)))
+			free(name);
+	}
+	dfs_map_free(idname);
+	dfs_map_free(counts);
+	free(in);
+	free(all);
 	return c;
 }
 
@@ -932,7 +1028,7 @@ static void find(struct dfs_tree *t, struct dfs_node *dir, struct find_arg *a)
 			byname_entry(c, i - 1, find_fn, a);
 		return;
 	}
-	if (!object_entry(t, dir, a->name, NULL, &e)) {
+	if (!object_entry(t, dir, a->name, NULL, &e, key)) {
 		list_dir(t, dir, find_fn, a);
 		return;
 	}
@@ -1480,7 +1576,9 @@ static int name_in(struct dfs_tree *t, enum dfs_dtype dt, const char *env_id, co
 		dir.kind = DFS_ENV;
 		dir.oid = (char *)env_id;
 	}
-	if (!object_entry(t, &dir, NULL, id, &e) || !e.name)
+	char key[DFS_NODE_KEY_MAX];
+
+	if (!object_entry(t, &dir, NULL, id, &e, key) || !e.name)
 		return 0;
 	snprintf(out, outsz, "%s", e.name);
 	return 1;

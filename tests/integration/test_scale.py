@@ -64,6 +64,25 @@ def expected_files(store):
             6 * len(load(store, "registries")))
 
 
+def expected_byname(store):
+    """{images/by-name entry: image id}: a link for each name one image has
+    (these names are all safe: no escaping)."""
+    by = {}
+    for iid, i in load(store, "images").items():
+        if i.get("name"):
+            by.setdefault(i["name"], []).append(iid)
+    return {name: ids[0] for name, ids in by.items() if len(ids) == 1}
+
+
+def byname_listing(mnt):
+    """{entry: image id}, or None while a change is being applied."""
+    d = os.path.join(mnt, "images", "by-name")
+    try:
+        return {name: os.readlink(os.path.join(d, name))[3:] for name in os.listdir(d)}
+    except OSError:
+        return None
+
+
 def walk_count(mnt):
     files = 0
     stack = [mnt]
@@ -122,6 +141,23 @@ def test_scale_names_follow_the_store(tmp_path, make_mount):
         os.unlink(os.path.join(store, "apps", aid + ".json"))
     for iid in sorted(load(store, "images"))[:5]:
         os.unlink(os.path.join(store, "images", iid + ".json"))
+    # images renamed: to a fresh name; onto another's (neither keeps a
+    # link); one of a pair that shared a name away (the other gets one)
+    assert wait_until(lambda: byname_listing(mnt) == expected_byname(store), timeout=15)
+    images = load(store, "images")
+    by = {}
+    for iid, i in images.items():
+        by.setdefault(i["name"], []).append(iid)
+    pair = sorted(ids for ids in by.values() if len(ids) == 2)[0]
+    single = sorted(ids[0] for ids in by.values() if len(ids) == 1)
+    renames = [(single[0], "renamed-image"), (single[1], images[single[2]]["name"]),
+               (pair[0], "unpaired-image")]
+    for iid, name in renames:
+        images[iid]["name"] = name
+        images[iid]["updated_at"] = "2026-12-01T00:00:00Z"
+        put(store, "images", images[iid])
+        # each seen alone: by-name/ follows one rename at a time
+        assert wait_until(lambda: byname_listing(mnt) == expected_byname(store), timeout=15)
     # additions, one with a name its environment already has
     for i in range(20):
         aid = str(uuid.UUID(int=i + 1, version=4))
@@ -140,6 +176,7 @@ def test_scale_names_follow_the_store(tmp_path, make_mount):
                     if rel not in want or want[rel] != aid) and
                 not any(os.path.exists(os.path.join(mnt, rel)) for rel in gone))
     assert wait_until(settled, timeout=15), "the mount does not show the store's changes"
+    assert wait_until(lambda: byname_listing(mnt) == expected_byname(store), timeout=15)
     # every name, old ones included, leads to the right object
     for rel, aid in after.items():
         assert read_id(os.path.join(mnt, rel)) == aid, rel
