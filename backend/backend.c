@@ -138,3 +138,84 @@ int dfs_sleep_until(int64_t until_ns, struct dfs_error *err)
 		nanosleep(&ts, NULL);
 	}
 }
+
+/* ---- the operations, checked once ---- */
+
+static int check_deadline(int64_t deadline_ns, struct dfs_error *err)
+{
+	if (dfs_now_ns() >= deadline_ns)
+		return dfs_error_set(err, ETIMEDOUT, "the time for this operation ran out before "
+				     "the store was asked");
+	return 0;
+}
+
+static int check_id(enum dfs_kind k, const char *id, struct dfs_error *err)
+{
+	if (!id || !*id || strlen(id) > DFS_ID_MAX)
+		return dfs_error_set(err, EINVAL, "%s: an id of 1 to %d bytes is needed",
+				     dfs_kind_dir(k), DFS_ID_MAX);
+	return 0;
+}
+
+int dfs_backend_list(struct dfs_backend *b, enum dfs_kind k, json_t **out, int64_t deadline_ns,
+		     struct dfs_error *err)
+{
+	int ret = check_deadline(deadline_ns, err);
+
+	return ret < 0 ? ret : b->ops->list(b, k, out, deadline_ns, err);
+}
+
+int dfs_backend_list_each(struct dfs_backend *b, enum dfs_kind k,
+			  int (*fn)(void *arg, json_t *doc), void *arg, int64_t deadline_ns,
+			  struct dfs_error *err)
+{
+	int ret = check_deadline(deadline_ns, err);
+
+	if (ret == 0 && !b->ops->list_each)
+		ret = dfs_error_set(err, ENOSYS, "%s: this store lists whole", dfs_kind_dir(k));
+	return ret < 0 ? ret : b->ops->list_each(b, k, fn, arg, deadline_ns, err);
+}
+
+int dfs_backend_patch(struct dfs_backend *b, enum dfs_kind k, const char *id,
+		      const json_t *patch, json_t **out, int64_t deadline_ns,
+		      struct dfs_error *err)
+{
+	int ret = check_id(k, id, err);
+
+	if (ret == 0)
+		ret = check_deadline(deadline_ns, err);
+	return ret < 0 ? ret : b->ops->patch(b, k, id, patch, out, deadline_ns, err);
+}
+
+int dfs_backend_create(struct dfs_backend *b, enum dfs_kind k, const json_t *doc, json_t **out,
+		       int64_t deadline_ns, struct dfs_error *err)
+{
+	int ret = check_deadline(deadline_ns, err);
+
+	if (ret == 0 && !b->ops->create)
+		ret = dfs_error_set(err, EPERM, "this store cannot create %s", dfs_kind_dir(k));
+	return ret < 0 ? ret : b->ops->create(b, k, doc, out, deadline_ns, err);
+}
+
+int dfs_backend_remove(struct dfs_backend *b, enum dfs_kind k, const char *id,
+		       int64_t deadline_ns, struct dfs_error *err)
+{
+	int ret = check_id(k, id, err);
+
+	if (ret == 0)
+		ret = check_deadline(deadline_ns, err);
+	if (ret == 0 && !b->ops->remove)
+		ret = dfs_error_set(err, EPERM, "this store cannot delete %s", dfs_kind_dir(k));
+	return ret < 0 ? ret : b->ops->remove(b, k, id, deadline_ns, err);
+}
+
+const char *dfs_backend_origin(const struct dfs_backend *b)
+{
+	return b && b->ops->origin ? b->ops->origin : "store";
+}
+
+void dfs_backend_free(struct dfs_backend *b)
+{
+	if (b)
+		b->ops->free(b);
+}

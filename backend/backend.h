@@ -99,6 +99,28 @@ int dfs_token_read_file(const char *path, const char *option, char **out, struct
 int dfs_token_load(const char *file, const char *option, const char *env, char **out,
 		   struct dfs_error *err);
 
+/* The backend's operations, called through these: each checks once what
+ * every backend would (an id given and at most DFS_ID_MAX bytes, the
+ * deadline not passed, the operation supported: EPERM when not) and then
+ * calls the backend's. */
+#define DFS_ID_MAX 255
+int dfs_backend_list(struct dfs_backend *b, enum dfs_kind k, json_t **out, int64_t deadline_ns,
+		     struct dfs_error *err);
+int dfs_backend_list_each(struct dfs_backend *b, enum dfs_kind k,
+			  int (*fn)(void *arg, json_t *doc), void *arg, int64_t deadline_ns,
+			  struct dfs_error *err);
+int dfs_backend_patch(struct dfs_backend *b, enum dfs_kind k, const char *id,
+		      const json_t *patch, json_t **out, int64_t deadline_ns,
+		      struct dfs_error *err);
+int dfs_backend_create(struct dfs_backend *b, enum dfs_kind k, const json_t *doc, json_t **out,
+		       int64_t deadline_ns, struct dfs_error *err);
+int dfs_backend_remove(struct dfs_backend *b, enum dfs_kind k, const char *id,
+		       int64_t deadline_ns, struct dfs_error *err);
+/* "store" or "remote": what .deployfs/events calls its changes. */
+const char *dfs_backend_origin(const struct dfs_backend *b);
+/* Stop watching and free. Accepts NULL. */
+void dfs_backend_free(struct dfs_backend *b);
+
 /* Sleep until until_ns (dfs_now_ns's clock) in slices of at most
  * DFS_SLEEP_SLICE_NS: 0, or -ECANCELED with err once dfs_cancel_all() was
  * called. */

@@ -391,7 +391,7 @@ const char *dfs_model_origin(struct dfs_model *m, enum dfs_kind k)
 {
 	struct dfs_backend *b = m->backends[k];
 
-	return b && b->ops->origin ? b->ops->origin : "store";
+	return dfs_backend_origin(b);
 }
 
 uint64_t dfs_model_gen(struct dfs_model *m)
@@ -647,9 +647,10 @@ static void load_kind(struct loader *ld)
 	size_t i;
 
 	if (b->ops->list_each) {
-		ld->ret = b->ops->list_each(b, ld->kind, load_doc, ld, ld->deadline_ns, &ld->err);
+		ld->ret = dfs_backend_list_each(b, ld->kind, load_doc, ld, ld->deadline_ns,
+					       &ld->err);
 	} else {
-		ld->ret = b->ops->list(b, ld->kind, &arr, ld->deadline_ns, &ld->err);
+		ld->ret = dfs_backend_list(b, ld->kind, &arr, ld->deadline_ns, &ld->err);
 		if (ld->ret < 0)
 			return;
 		json_array_foreach(arr, i, doc) {
@@ -756,13 +757,13 @@ int dfs_model_load(struct dfs_model *m, int64_t deadline_ns, struct dfs_error *e
 static void on_store_change(void *arg, enum dfs_kind k, const char *id, const json_t *doc)
 {
 	struct dfs_model *m = arg;
-	const char *origin = m->backends[k] ? m->backends[k]->ops->origin : NULL;
+	const char *origin = dfs_backend_origin(m->backends[k]);
 
 	/* A change seen while the store is still being read waits for the
 	 * reading: then it reads the file again (the watchers report what the
 	 * store holds when they look), and nothing read earlier can undo it. */
 	wait_loaded(m);
-	apply(m, k, id, doc, 0, origin ? origin : "store");
+	apply(m, k, id, doc, 0, origin);
 }
 
 static int start_watchers(struct dfs_model *m)
@@ -879,7 +880,7 @@ int dfs_model_commit(struct dfs_model *m, struct dfs_obj *o, const json_t *patch
 
 	*old = *new_ = NULL;
 	if (patch && json_array_size(patch)) {
-		ret = b->ops->patch(b, o->kind, o->id, patch, &after, deadline_ns, err);
+		ret = dfs_backend_patch(b, o->kind, o->id, patch, &after, deadline_ns, err);
 		if (ret < 0)
 			return ret;
 	}
@@ -917,9 +918,7 @@ int dfs_model_create(struct dfs_model *m, enum dfs_kind k, const json_t *doc, ch
 	const char *id;
 	int ret;
 
-	if (!b->ops->create)
-		return dfs_error_set(err, EPERM, "this backend cannot create %s", dfs_kind_dir(k));
-	ret = b->ops->create(b, k, doc, &created, deadline_ns, err);
+	ret = dfs_backend_create(b, k, doc, &created, deadline_ns, err);
 	if (ret < 0)
 		return ret;
 	id = json_string_value(json_object_get(created, "id"));
@@ -939,9 +938,7 @@ int dfs_model_remove(struct dfs_model *m, struct dfs_obj *o, int64_t deadline_ns
 	struct dfs_backend *b = m->backends[o->kind];
 	int ret;
 
-	if (!b->ops->remove)
-		return dfs_error_set(err, EPERM, "this backend cannot delete %s", dfs_kind_dir(o->kind));
-	ret = b->ops->remove(b, o->kind, o->id, deadline_ns, err);
+	ret = dfs_backend_remove(b, o->kind, o->id, deadline_ns, err);
 	if (ret < 0)
 		return ret;
 	apply(m, o->kind, o->id, NULL, 0, "mount");

@@ -85,6 +85,33 @@ struct dfs_node *tree_find_hidden(struct dfs_tree *t, struct dfs_node *dir, cons
 int tree_render(struct dfs_tree *t, struct dfs_node *n, char **buf, size_t *len);
 void tree_lock_both(struct dfs_tree *t);
 
+/* The scratch store (scratch.c). Tree mutex held. */
+/* Whether editors may leave scratch files in dir, and whether another name
+ * made in it is a new property (the directory type's say). */
+int scratch_allowed(const struct dfs_node *dir);
+int scratch_new_names(const struct dfs_node *dir);
+/* The scratch entries of the directory parent. */
+size_t scratch_count(struct dfs_tree *t, fuse_ino_t parent);
+/* A new scratch node called name in dir (NULL out of memory). */
+struct dfs_node *scratch_new(struct dfs_tree *t, struct dfs_node *dir, const char *name,
+			     mode_t mode);
+/* Forget a scratch entry by name (it stays alive while the kernel still
+ * knows its inode). */
+void scratch_drop(struct dfs_tree *t, fuse_ino_t parent, const char *name);
+/* The value file src renamed to the scratch name newname in dir, holding
+ * content: the value file is hidden until it is created again. */
+void scratch_from_value(struct dfs_tree *t, struct dfs_node *dir, struct dfs_node *src,
+			const char *newname, char *content, size_t len);
+/* The scratch file src renamed over the value file dst, whose value it
+ * wrote: src's entry is gone, dst is shown again. */
+void scratch_to_value(struct dfs_tree *t, struct dfs_node *dir, struct dfs_node *src,
+		      struct dfs_node *dst);
+/* Keep n (and its node) while the locks are let go: a node nobody holds
+ * may be let go (tree_trim), a scratch one retired. A pinned node is found
+ * again by name before it is used after. */
+void tree_pin(struct dfs_node *n);
+void tree_unpin(struct dfs_node *n);
+
 /* mkdir and rmdir in the directories that make objects (mkdir.c; the
  * directory types, dirtype.c, say which). */
 int dfs_make_registry(struct dfs_tree *t, struct dfs_node *dir, const char *name,
