@@ -33,6 +33,7 @@ struct dfs_tree;
 struct dfs_notifier;
 struct dfs_events;
 struct dfs_registry_client;
+struct dfs_echo;
 
 struct dfs_fs {
 	struct fuse_session *se;
@@ -43,6 +44,7 @@ struct dfs_fs {
 	struct dfs_events *events;              /* .deployfs/events */
 	struct dfs_registry_client *registry;   /* NULL when registry_check=off */
 	struct dfs_backend *backends[DFS_KIND_COUNT];
+	struct dfs_echo *echo;                  /* inotify for changes made elsewhere */
 };
 
 /* The registry check as the mount's policy wants it (check.c): ref must

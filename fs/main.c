@@ -13,6 +13,7 @@
 #include "notify.h"
 #include "shutdown.h"
 #include "events.h"
+#include "echo.h"
 #include "registry.h"
 #include "tree.h"
 
@@ -437,6 +438,7 @@ int main(int argc, char *argv[])
 	 * daemon (and joining it at exit would hang). */
 	fuse_daemonize(cmd.foreground);
 	fs.notifier = dfs_notifier_new(fs.se);
+	fs.echo = dfs_echo_new(&fs, cmd.mountpoint);   /* before the watchers feed it */
 	if (!fs.notifier || dfs_model_watch(fs.model) < 0) {
 		log_warnx("cannot watch the store for changes");
 		goto out_unmount;
@@ -495,6 +497,8 @@ out_free:
 		api->ops->free(api);
 	if (glance)
 		glance->ops->free(glance);
+	/* after the session's end: a write of its in flight fails then */
+	dfs_echo_free(fs.echo);
 	dfs_registry_client_free(fs.registry);
 	dfs_events_free(fs.events);
 	dfs_tree_free(fs.tree);

@@ -4,6 +4,7 @@
 #include "tree.h"
 #include "events.h"
 #include "schema.h"
+#include "echo.h"
 #include "log.h"
 
 #include <errno.h>
@@ -180,8 +181,10 @@ static void publish_file(struct dfs_fs *fs, const char *path, const struct dfs_a
 {
 	char *o = event_value(a, before, prop), *n = event_value(a, after, prop);
 
-	if (!(o == n || (o && n && strcmp(o, n) == 0)))
+	if (!(o == n || (o && n && strcmp(o, n) == 0))) {
 		dfs_events_change(fs->events, path, o, n, origin);
+		dfs_echo_change(fs, after, a, prop, path, n, origin);   /* inotify, if made elsewhere */
+	}
 	free(o);
 	free(n);
 }
