@@ -11,6 +11,7 @@
 #include "jsonpatch.h"
 #include "log.h"
 #include "shutdown.h"
+#include "drift.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -106,6 +107,8 @@ static int run(struct dfs_tree *t, struct dfs_node *n, const char *buf, size_t l
 		ret = dfs_model_patch(fs->model, o, w.patch, w.deadline_ns, &err);
 	if (ret == 0 && w.digest[0])
 		dfs_model_set_digest(fs->model, o, w.digest);
+	if (ret == 0)
+		dfs_drift_deployed(fs->drift, o, w.digest);   /* the deployed digest now */
 out_doc:
 	json_decref((json_t *)w.doc);
 out_unlock:

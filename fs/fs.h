@@ -26,6 +26,7 @@ struct dfs_config {
 	size_t n_insecure;
 	double timeout;       /* seconds, for a whole system call */
 	double poll;
+	double drift;         /* seconds between drift checks; 0: off */
 };
 
 struct fuse_session;
@@ -34,6 +35,7 @@ struct dfs_notifier;
 struct dfs_events;
 struct dfs_registry_client;
 struct dfs_echo;
+struct dfs_drift;
 
 struct dfs_fs {
 	struct fuse_session *se;
@@ -45,6 +47,7 @@ struct dfs_fs {
 	struct dfs_registry_client *registry;   /* NULL when registry_check=off */
 	struct dfs_backend *backends[DFS_KIND_COUNT];
 	struct dfs_echo *echo;                  /* inotify for changes made elsewhere */
+	struct dfs_drift *drift;                /* NULL unless drift= */
 };
 
 /* The registry check as the mount's policy wants it (check.c): ref must

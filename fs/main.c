@@ -14,6 +14,7 @@
 #include "shutdown.h"
 #include "events.h"
 #include "echo.h"
+#include "drift.h"
 #include "registry.h"
 #include "tree.h"
 
@@ -34,7 +35,7 @@
 struct opts {
 	char *state, *api, *api_token_file, *glance, *glance_token_file, *cacert, *company;
 	char *registry_check;
-	double timeout, poll;
+	double timeout, poll, drift;
 	int show_help, show_version;
 	int allow_other;      /* allow_other or allow_root was given */
 	int max_threads;      /* max_threads= was given */
@@ -62,6 +63,7 @@ static const struct fuse_opt dfs_opts[] = {
 	OPT("registry_check=%s", registry_check),
 	OPT("timeout=%lf", timeout),
 	OPT("poll=%lf", poll),
+	OPT("drift=%lf", drift),
 	FUSE_OPT_KEY("registry_mirror=", KEY_MIRROR),
 	FUSE_OPT_KEY("insecure_registry=", KEY_INSECURE),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -182,6 +184,9 @@ static void usage(const char *prog)
 	       "                               come from it (default: the local store)\n"
 	       "    glance_token_file=FILE     its X-Auth-Token (default $OS_TOKEN)\n"
 	       "    poll=SECONDS               how often the APIs are re-read (default 10)\n"
+	       "    drift=SECONDS              re-check each app's tag in its registry this\n"
+	       "                               often: one HEAD per image reference (default\n"
+	       "                               0: off)\n"
 	       "    max_threads=N              FUSE worker threads (default %d)\n"
 	       "    max_idle_threads=N         idle worker threads kept (default -1: all)\n"
 	       "    clone_fd                   one /dev/fuse fd per thread (default off)\n"
@@ -238,6 +243,7 @@ static int parse_config(struct opts *o, struct dfs_config *c)
 {
 	c->timeout = o->timeout > 0 ? o->timeout : 10;
 	c->poll = o->poll > 0 ? o->poll : 10;
+	c->drift = o->drift > 0 ? o->drift : 0;
 	if (!o->registry_check || strcmp(o->registry_check, "strict") == 0) {
 		c->registry_check = DFS_CHECK_STRICT;
 	} else if (strcmp(o->registry_check, "warn") == 0) {
@@ -445,6 +451,8 @@ int main(int argc, char *argv[])
 	}
 	if (dfs_shutdown_start(&fs) < 0)
 		log_warnx("cannot start the shutdown thread: a signal ends the loop at once");
+	if (fs.cfg.drift > 0)
+		fs.drift = dfs_drift_new(&fs);
 	log_info("mounted %s%s%s on %s (registry_check=%s)", api ? "the apps API and " : "",
 		 glance ? "Glance and " : "", fs.cfg.state, cmd.mountpoint,
 		 fs.cfg.registry_check == DFS_CHECK_STRICT ? "strict" :
@@ -468,6 +476,8 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_destroy(loop);
 	}
 	dfs_shutdown_stop();
+	dfs_drift_free(fs.drift);   /* it publishes events: before they go */
+	fs.drift = NULL;
 	/* a signal ends the loop with its number: a clean exit */
 	ret = ret < 0 ? 1 : 0;
 	/* the watcher feeds the notifier: stop it first */

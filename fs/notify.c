@@ -5,6 +5,7 @@
 #include "events.h"
 #include "schema.h"
 #include "echo.h"
+#include "drift.h"
 #include "log.h"
 
 #include <errno.h>
@@ -273,6 +274,7 @@ void dfs_on_change(void *arg, enum dfs_kind k, const char *id, const json_t *old
 	if (!fs->tree)
 		return;
 	publish(fs, k, id, old, new_, origin);
+	dfs_drift_changed(fs->drift, k, id, old, new_, origin);
 	if (!fs->notifier)
 		return;
 	/* a change through the mount was invalidated by its own handler */
