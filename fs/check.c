@@ -1,7 +1,7 @@
 /* check.c - the registry check as the mount's policy wants it. */
 #include "fs.h"
 #include "log.h"
-#include "registry.h"
+#include "regopts.h"
 
 #include <errno.h>
 #include <string.h>
@@ -9,7 +9,7 @@
 int dfs_check_image(struct dfs_fs *fs, const struct dfs_reference *ref, const json_t *regdoc,
 		    int64_t deadline_ns, char *digest, struct dfs_error *err)
 {
-	struct dfs_registry_creds creds = { 0 };
+	struct dfs_registry_creds creds;
 	struct dfs_error e = { 0 };
 	int ret;
 
@@ -18,16 +18,7 @@ int dfs_check_image(struct dfs_fs *fs, const struct dfs_reference *ref, const js
 		return 0;
 	if (!fs->registry)
 		return dfs_error_set(err, EIO, "the registry check is not available");
-	if (regdoc) {
-		/* name and url too: its credentials go only to its url's host */
-		creds.name = json_string_value(json_object_get(regdoc, "name"));
-		if (!creds.name || !*creds.name)
-			creds.name = json_string_value(json_object_get(regdoc, "id"));
-		creds.url = json_string_value(json_object_get(regdoc, "url"));
-		creds.username = json_string_value(json_object_get(regdoc, "username"));
-		creds.password = json_string_value(json_object_get(regdoc, "password"));
-		creds.token = json_string_value(json_object_get(regdoc, "token"));
-	}
+	creds = dfs_registry_creds_of(regdoc);   /* regopts.h */
 	ret = dfs_registry_check(fs->registry, ref, regdoc ? &creds : NULL, deadline_ns, digest, &e);
 	if (ret == 0)
 		return 0;

@@ -13,7 +13,7 @@
 #include "jsonpatch.h"
 #include "log.h"
 #include "map.h"
-#include "registry.h"
+#include "regopts.h"
 #include "tree.h"
 
 #include <errno.h>
@@ -131,23 +131,14 @@ char *dfs_show_drift(const struct dfs_attr *a, const struct dfs_obj *o, const ch
 /* Ask the registry about it->image (the answer goes into it). */
 static void ask(struct dfs_drift *d, struct item *it)
 {
-	struct dfs_registry_creds creds = { 0 };
+	struct dfs_registry_creds creds;
 	struct dfs_reference ref;
 	const json_t *rd = it->regdoc;
 
 	it->ret = dfs_reference_parse(it->image, &ref, &it->err);
 	if (it->ret < 0)
 		return;
-	if (rd) {
-		/* as the write path's check does (check.c) */
-		creds.name = json_string_value(json_object_get(rd, "name"));
-		if (!creds.name || !*creds.name)
-			creds.name = json_string_value(json_object_get(rd, "id"));
-		creds.url = json_string_value(json_object_get(rd, "url"));
-		creds.username = json_string_value(json_object_get(rd, "username"));
-		creds.password = json_string_value(json_object_get(rd, "password"));
-		creds.token = json_string_value(json_object_get(rd, "token"));
-	}
+	creds = dfs_registry_creds_of(rd);   /* as the write path's check */
 	it->ret = dfs_registry_check(d->client, &ref, rd ? &creds : NULL,
 				     dfs_deadline_ns(d->fs->cfg.timeout), it->digest, &it->err);
 }
@@ -363,13 +354,7 @@ static void *drift_main(void *arg)
 
 struct dfs_drift *dfs_drift_new(struct dfs_fs *fs)
 {
-	struct dfs_registry_opts ro = {
-		.cacert = fs->cfg.cacert,
-		.mirrors = (const char *const *)fs->cfg.mirrors,
-		.n_mirrors = fs->cfg.n_mirrors,
-		.insecure = (const char *const *)fs->cfg.insecure,
-		.n_insecure = fs->cfg.n_insecure,
-	};
+	struct dfs_registry_opts ro = dfs_registry_opts_of(&fs->cfg);
 	struct dfs_error err = { 0 };
 	struct dfs_drift *d = calloc(1, sizeof(*d));
 	pthread_condattr_t ca;

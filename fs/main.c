@@ -16,6 +16,7 @@
 #include "echo.h"
 #include "drift.h"
 #include "registry.h"
+#include "regopts.h"
 #include "tree.h"
 
 #include <errno.h>
@@ -289,13 +290,7 @@ static int parse_config(struct opts *o, struct dfs_config *c)
 
 static int start_registry_client(struct dfs_fs *fs)
 {
-	struct dfs_registry_opts ro = {
-		.cacert = fs->cfg.cacert,
-		.mirrors = (const char *const *)fs->cfg.mirrors,
-		.n_mirrors = fs->cfg.n_mirrors,
-		.insecure = (const char *const *)fs->cfg.insecure,
-		.n_insecure = fs->cfg.n_insecure,
-	};
+	struct dfs_registry_opts ro = dfs_registry_opts_of(&fs->cfg);
 	struct dfs_error err = { 0 };
 
 	if (fs->cfg.registry_check == DFS_CHECK_OFF)

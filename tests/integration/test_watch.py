@@ -6,7 +6,7 @@ through the mount by the daemon's echo thread, so a watcher of the file
 or of its directory gets IN_MODIFY and IN_CLOSE_WRITE, as for a local
 write; the echo commits nothing. Watchers here are real `inotifywait -m`.
 """
-import json
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,7 +14,8 @@ import threading
 import time
 
 from conftest import WEB, read, sh
-from watch_helpers import Watcher, edit, set_tag, wait_for
+from test_store import edit, set_tag
+from watch_helpers import Watcher, wait_for
 
 # the value files of an app whose content a tag change changes
 TAG_CHANGE = {"tag", "ref", "version"}
@@ -55,7 +56,7 @@ def test_write_on_another_daemon(mount, make_mount):
 def test_hand_edit_of_the_store(mount):
     w = Watcher(mount.app())
     try:
-        doc = edit(mount.state, "apps", WEB, set_tag("1.27-bookworm"))
+        doc = edit(mount, "apps", WEB, set_tag("1.27-bookworm"))
         assert w.wait("tag", "CLOSE_WRITE"), w.lines()
         assert read(mount.app("tag")) == "1.27-bookworm\n"
         assert wait_for(lambda: changed_names(w) == TAG_CHANGE), w.lines()
@@ -69,9 +70,9 @@ def test_no_event_for_what_did_not_change(mount):
     w = Watcher(mount.app(), mount.app("resources"))
     try:
         # a field no file shows, without a new version: no file changed
-        edit(mount.state, "apps", WEB, lambda doc: doc.update(note="unrelated"))
+        edit(mount, "apps", WEB, lambda doc: doc.update(note="unrelated"))
         # then a change of the version alone
-        edit(mount.state, "apps", WEB, lambda doc: doc.update(version=doc["version"] + 1))
+        edit(mount, "apps", WEB, lambda doc: doc.update(version=doc["version"] + 1))
         assert w.wait("version", "CLOSE_WRITE"), w.lines()
         # one queue, in order: had the first edit made events, they would
         # be there already
@@ -85,7 +86,7 @@ def test_a_file_and_its_directory_watched_at_once(mount):
     # the echo goes through the kernel: every watcher gets it
     ws = [Watcher(mount.app()), Watcher(mount.app("tag")), Watcher(mount.app("tag"))]
     try:
-        edit(mount.state, "apps", WEB, set_tag("1.28"))
+        edit(mount, "apps", WEB, set_tag("1.28"))
         for w in ws:
             assert w.wait("tag", "CLOSE_WRITE"), w.lines()
     finally:
@@ -113,7 +114,7 @@ def test_burst_of_a_thousand_changes(mount, make_mount):
     try:
         version = mount.doc("apps", WEB)["version"]
         for i in range(1000):
-            edit(mount.state, "apps", WEB, set_tag("b%d" % i))
+            edit(mount, "apps", WEB, set_tag("b%d" % i))
         assert wait_for(lambda: read(b.app("tag")) == "b999\n", timeout=60), read(b.app("tag"))
         # the last value reaches the watcher: what it reads at its last
         # IN_CLOSE_WRITE is the last value
@@ -136,12 +137,12 @@ def test_read_only_mount(mount, make_mount):
     b = make_mount("registry_check=off,ro", state=mount.state, sub="b")
     w = Watcher(b.app())
     try:
-        edit(mount.state, "apps", WEB, set_tag("1.26"))
+        edit(mount, "apps", WEB, set_tag("1.26"))
         assert wait_for(lambda: read(b.app("tag")) == "1.26\n")
         # the echo was refused by the kernel, said so once, and gave up
         assert wait_for(lambda: "read-only mount" in b.log()), b.log()
         assert not changed_names(w), w.lines()
-        edit(mount.state, "apps", WEB, set_tag("1.27"))
+        edit(mount, "apps", WEB, set_tag("1.27"))
         assert wait_for(lambda: read(b.app("tag")) == "1.27\n")
     finally:
         w.stop()
@@ -149,42 +150,42 @@ def test_read_only_mount(mount, make_mount):
     assert mount.doc("apps", WEB)["source"]["image"]["tag"] == "1.27"
 
 
-def burst(state, stop):
-    i = 0
-    while not stop.is_set():
-        edit(state, "apps", WEB, set_tag("s%d" % i))
-        i += 1
-
-
-def test_sigterm_during_a_burst(mount):
-    w = Watcher(mount.app())
+@contextlib.contextmanager
+def burst(m):
+    """Hand edits of web's tag, one after the other, until the block ends;
+    a watcher of its directory has seen the first echo when it starts."""
+    w = Watcher(m.app())
     stop = threading.Event()
-    t = threading.Thread(target=burst, args=(mount.state, stop))
+
+    def edits():
+        i = 0
+        while not stop.is_set():
+            edit(m, "apps", WEB, set_tag("s%d" % i))
+            i += 1
+
+    t = threading.Thread(target=edits)
     t.start()
     try:
         assert w.wait("tag", "CLOSE_WRITE"), w.lines()
-        start = time.monotonic()
-        rc = mount.kill(signal.SIGTERM, timeout=20)
-        took = time.monotonic() - start
+        w.stop()
+        yield
     finally:
         stop.set()
         t.join()
         w.stop()
+
+
+def test_sigterm_during_a_burst(mount):
+    with burst(mount):
+        start = time.monotonic()
+        rc = mount.kill(signal.SIGTERM, timeout=20)
+        took = time.monotonic() - start
     assert rc == 0, mount.log()
     assert took < 10, took
 
 
 def test_unmount_during_a_burst(mount):
-    w = Watcher(mount.app())
-    stop = threading.Event()
-    t = threading.Thread(target=burst, args=(mount.state, stop))
-    t.start()
-    try:
-        assert w.wait("tag", "CLOSE_WRITE"), w.lines()
-        w.stop()
+    with burst(mount):
         subprocess.run(["fusermount3", "-u", "-z", mount.mnt], check=True)
         rc = mount.proc.wait(20)
-    finally:
-        stop.set()
-        t.join()
     assert rc == 0, mount.log()

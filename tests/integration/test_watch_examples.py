@@ -11,7 +11,8 @@ import pytest
 
 from conftest import TOP, WEB, read, sh
 from test_watch_drift import registry, retag  # noqa: F401  (a fixture)
-from watch_helpers import edit, set_tag, wait_for
+from test_store import edit, set_tag
+from watch_helpers import wait_for
 
 EXAMPLES = os.path.join(TOP, "examples", "watch")
 STAGING_WEB = "550e8400-e29b-41d4-a716-446655440300"
@@ -51,7 +52,7 @@ def test_promote_on_change(tmp_path, mount, make_mount):
     p = Script(tmp_path, "promote-on-change.sh", mount.mnt, ready="Watches established")
     try:
         # a change made elsewhere: a hand edit of staging in the store
-        edit(mount.state, "apps", STAGING_WEB, set_tag("1.27-alpine"))
+        edit(mount, "apps", STAGING_WEB, set_tag("1.27-alpine"))
         assert wait_for(lambda: mount.doc("apps", WEB)["source"]["image"]["tag"] ==
                         "1.27-alpine"), p.out() + p.err()
         assert "promoted web:1.27-alpine from staging to prod" in p.out()
@@ -98,7 +99,7 @@ def test_events_webhook(tmp_path, mount, webhook):
     p = Script(tmp_path, "events-webhook.sh", mount.mnt, webhook, ready="following")
     try:
         assert sh("echo 1.26 > tag", cwd=mount.app()).returncode == 0
-        edit(mount.state, "apps", WEB, set_tag("1.27"))
+        edit(mount, "apps", WEB, set_tag("1.27"))
 
         def got(origin, new):
             return any(b.get("path") == "environments/prod/apps/web/tag" and

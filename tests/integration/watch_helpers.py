@@ -1,13 +1,13 @@
 """Helpers of the inotify and drift tests (README, inotify; Tag drift):
-a real `inotifywait -m` as a background watcher, and hand edits of the
-store as a person or another tool makes them."""
-import json
+a real `inotifywait -m` as a background watcher."""
 import os
 import subprocess
 import threading
 import time
 
 import pytest
+
+from conftest import wait_until
 
 
 class Watcher:
@@ -79,33 +79,6 @@ class Watcher:
         self.proc.wait(10)
 
 
-def edit(state, kind, oid, fn):
-    """Change a store document by hand, as a person or a tool would: fn(doc)
-    edits it, written to a temp file renamed over it. Returns the new doc."""
-    path = os.path.join(state, kind, oid + ".json")
-    with open(path) as f:
-        doc = json.load(f)
-    fn(doc)
-    tmp = os.path.join(state, kind, ".hand-edit.tmp")
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=2)
-    os.rename(tmp, path)
-    return doc
-
-
-def set_tag(tag):
-    def fn(doc):
-        doc["source"]["image"]["tag"] = tag
-        doc["version"] += 1
-    return fn
-
-
-def wait_for(pred, timeout=20.0, step=0.02):
-    """Poll pred() until true, within a deadline generous for a loaded
-    machine; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
+def wait_for(pred, timeout=20.0):
+    """wait_until with a deadline generous for a loaded machine."""
+    return wait_until(pred, timeout=timeout, step=0.02)
