@@ -8,6 +8,12 @@
  * names the directory underneath) nothing is written anywhere. No
  * descriptor is held between two files: the thread never keeps an unmount
  * busy for longer than one open, write and close.
+ *
+ * The kernel's copy: the open uses direct_io, so the write never puts
+ * bytes in the page cache; the kernel extends its size to the write's end
+ * and drops its attributes, and a shorter new content is read short and
+ * the size follows (the notifier drops pages and attributes as for any
+ * change made elsewhere).
  */
 #include "echo.h"
 #include "fs.h"
@@ -91,10 +97,13 @@ out_close:
 	return -1;
 }
 
+/* Not truncated (but for an empty content, which a truncation is): a
+ * reader in between would see an empty file; the one write at offset 0
+ * makes the IN_MODIFY. */
 static void write_one(struct dfs_echo *e, const struct job *j)
 {
 	struct open_how how = {
-		.flags = O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		.flags = O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (j->len ? 0 : O_TRUNC),
 		.resolve = RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH,
 	};
 	int root = open_root(e), fd, err = 0;

@@ -5,13 +5,15 @@
  * So when a value file's content changes elsewhere (another daemon on the
  * store, a hand edit, a poll of the apps API or Glance, a drift check),
  * one echo thread writes the new content into that file through the mount
- * (open O_WRONLY|O_TRUNC, one write, close), and the write path knows that
+ * (open O_WRONLY, one write at offset 0, close; O_TRUNC and no write for an
+ * empty content), and the write path knows that
  * thread's requests by their pid, which the kernel fills with the id of
  * the thread that made the call (gettid(), not getpid()): such an open
  * gets no write state (dfs_echo_open), its write commits nothing and
  * only checks that it wrote what the file holds now (dfs_echo_write). The
- * watchers get OPEN, MODIFY (the truncation), MODIFY (the write) and
- * CLOSE_WRITE, as for a write through the mount.
+ * watchers get OPEN, MODIFY and CLOSE_WRITE, as for a write through the
+ * mount (whose truncation is a second MODIFY). No truncation: a reader
+ * never sees the file empty in between.
  *
  * Queue: one entry per file (keyed by its path) holding the latest
  * content; a file changed again before its turn is written once, with

@@ -133,6 +133,33 @@ def test_burst_of_a_thousand_changes(mount, make_mount):
     assert read(mount.app("tag")) == "b999\n"
 
 
+def test_readers_never_see_an_empty_file(mount, make_mount):
+    # the echo does not truncate: a reader of a file changed elsewhere sees
+    # the old value or the new one, nothing in between
+    b = make_mount(state=mount.state, sub="b")
+    w = Watcher(b.app())
+    stop = threading.Event()
+    seen = set()
+
+    def reader():
+        while not stop.is_set():
+            seen.add(read(b.app("tag")))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for i in range(200):
+            edit(mount, "apps", WEB, set_tag("r%d" % i))
+        assert wait_for(lambda: w.values or w.saw("tag", "CLOSE_WRITE"))
+        assert wait_for(lambda: read(b.app("tag")) == "r199\n", timeout=60)
+    finally:
+        stop.set()
+        t.join()
+        w.stop()
+    assert "" not in seen
+    assert seen <= {"1.25-alpine\n"} | {"r%d\n" % i for i in range(200)}
+
+
 def test_read_only_mount(mount, make_mount):
     b = make_mount("registry_check=off,ro", state=mount.state, sub="b")
     w = Watcher(b.app())
