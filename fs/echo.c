@@ -2,8 +2,8 @@
  * (echo.h says why and how).
  *
  * Where it writes: the mount's root is opened O_PATH for each file and
- * checked to be this mount (a FUSE file system, the device of the first
- * check); the file is opened beneath it with RESOLVE_NO_XDEV and
+ * checked to be this mount (its mount id, recorded when the thread
+ * started, just after the mount); the file is opened beneath it with RESOLVE_NO_XDEV and
  * RESOLVE_NO_SYMLINKS and never O_CREAT, so after an unmount (the path then
  * names the directory underneath) nothing is written anywhere. No
  * descriptor is held between two files: the thread never keeps an unmount
@@ -14,6 +14,14 @@
  * and drops its attributes, and a shorter new content is read short and
  * the size follows (the notifier drops pages and attributes as for any
  * change made elsewhere).
+ *
+ * Requests: the checks of the root use statx with AT_STATX_DONT_SYNC,
+ * which never asks the daemon; the open is noflush, so the close sends
+ * no FLUSH. So the thread's only requests are the LOOKUPs its path needs,
+ * the OPEN and the WRITE (and an asynchronous RELEASE). Under valgrind,
+ * whose big lock stays held across system calls it does not know may
+ * block (statfs, close), that is also what keeps the daemon from waiting
+ * on itself.
  */
 #include "echo.h"
 #include "fs.h"
@@ -27,14 +35,16 @@
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define FUSE_SUPER_MAGIC 0x65735546
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x4000U   /* Linux 6.8; older kernels give STATX_MNT_ID */
+#endif
 /* unexpected failures logged before going quiet */
 #define LOG_MAX 10
 
@@ -58,9 +68,8 @@ struct dfs_echo {
 	size_t dropped;             /* mu: changes not queued since the last log line */
 	int stop, joined;           /* mu */
 	int readonly;               /* atomic: the mount refused a write with EROFS */
-	/* the thread's own */
-	dev_t dev;
-	int have_dev, logged;
+	uint64_t mnt_id;            /* immutable: this mount's id */
+	int logged, no_openat2;     /* the thread's own */
 };
 
 static void job_free(struct job *j)
@@ -72,27 +81,32 @@ static void job_free(struct job *j)
 	free(j);
 }
 
+/* The id of the mount that dirfd/path is on, without a request to any
+ * FUSE daemon. 0 or -errno. */
+static int mount_id(int dirfd, const char *path, uint64_t *id)
+{
+	struct statx sx;
+	int flags = AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT | (*path ? 0 : AT_EMPTY_PATH);
+
+	if (statx(dirfd, path, flags, STATX_MNT_ID | STATX_MNT_ID_UNIQUE, &sx) < 0)
+		return -errno;
+	if (!(sx.stx_mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE)))
+		return -ENOSYS;
+	*id = sx.stx_mnt_id;
+	return 0;
+}
+
 /* The mount's root as an O_PATH descriptor, or -1 when the mount point
- * no longer is this mount (unmounted, or never was). */
+ * no longer is this mount (unmounted). */
 static int open_root(struct dfs_echo *e)
 {
 	int fd = open(e->mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	struct statfs sfs;
-	struct stat st;
+	uint64_t id;
 
 	if (fd < 0)
 		return -1;
-	if (!e->have_dev) {
-		/* once: STATFS is a request each time, the device is cached */
-		if (fstatfs(fd, &sfs) < 0 || sfs.f_type != FUSE_SUPER_MAGIC || fstat(fd, &st) < 0)
-			goto out_close;
-		e->dev = st.st_dev;
-		e->have_dev = 1;
+	if (mount_id(fd, "", &id) == 0 && id == e->mnt_id)
 		return fd;
-	}
-	if (fstat(fd, &st) == 0 && st.st_dev == e->dev)
-		return fd;
-out_close:
 	close(fd);
 	return -1;
 }
@@ -110,7 +124,13 @@ static void write_one(struct dfs_echo *e, const struct job *j)
 
 	if (root < 0)
 		return;   /* unmounted: nobody watches any more */
-	fd = (int)syscall(SYS_openat2, root, j->path, &how, sizeof(how));
+	fd = e->no_openat2 ? -1 : (int)syscall(SYS_openat2, root, j->path, &how, sizeof(how));
+	if (fd < 0 && (e->no_openat2 || errno == ENOSYS)) {
+		/* no openat2 (valgrind 3.19 has none): the path is the tree's own,
+		 * its names escaped (no "..", no "/"), and no symlink on the way */
+		e->no_openat2 = 1;
+		fd = openat(root, j->path, (int)how.flags);
+	}
 	if (fd < 0) {
 		err = errno;
 	} else {
@@ -189,6 +209,12 @@ struct dfs_echo *dfs_echo_new(struct dfs_fs *fs, const char *mountpoint)
 	e->byp = dfs_map_new();
 	if (!e->mnt || !e->byp)
 		goto out_free;
+	/* just mounted: the mount at mountpoint is this one */
+	ret = mount_id(AT_FDCWD, mountpoint, &e->mnt_id);
+	if (ret < 0) {
+		log_warnx("%s: cannot get its mount id: %s", mountpoint, strerror(-ret));
+		goto out_free;
+	}
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv, NULL);
 	/* signals go to the loop's threads, never here: this thread's system
@@ -361,6 +387,7 @@ int dfs_echo_open(struct dfs_fs *fs, fuse_req_t req, struct dfs_node *n,
 	fi->fh = 0;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
+	fi->noflush = 1;   /* nothing to do at its close: no FLUSH to wait for */
 	return 1;
 }
 
