@@ -5,9 +5,10 @@
  * checked to be this mount (its mount id, recorded when the thread
  * started, just after the mount); the file is opened beneath it with RESOLVE_NO_XDEV and
  * RESOLVE_NO_SYMLINKS and never O_CREAT, so after an unmount (the path then
- * names the directory underneath) nothing is written anywhere. No
- * descriptor is held between two files: the thread never keeps an unmount
- * busy for longer than one open, write and close.
+ * names the directory underneath) nothing is written anywhere. The file
+ * is opened through a private detached copy of the mount (clone_of), so
+ * it never keeps the mount point busy; no descriptor is held between two
+ * files.
  *
  * The kernel's copy: the open uses direct_io, so the write never puts
  * bytes in the page cache; the kernel extends its size to the write's end
@@ -39,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -69,7 +72,8 @@ struct dfs_echo {
 	int stop, joined;           /* mu */
 	int readonly;               /* atomic: the mount refused a write with EROFS */
 	uint64_t mnt_id;            /* immutable: this mount's id */
-	int logged, no_openat2;     /* the thread's own */
+	dev_t dev;                  /* immutable: its file system's device */
+	int logged, no_openat2, no_clone;   /* the thread's own */
 };
 
 static void job_free(struct job *j)
@@ -81,9 +85,9 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-/* The id of the mount that dirfd/path is on, without a request to any
- * FUSE daemon. 0 or -errno. */
-static int mount_id(int dirfd, const char *path, uint64_t *id)
+/* The id of the mount that dirfd/path is on and its file system's
+ * device, without a request to any FUSE daemon. 0 or -errno. */
+static int mount_id(int dirfd, const char *path, uint64_t *id, dev_t *dev)
 {
 	struct statx sx;
 	int flags = AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT | (*path ? 0 : AT_EMPTY_PATH);
@@ -93,6 +97,7 @@ static int mount_id(int dirfd, const char *path, uint64_t *id)
 	if (!(sx.stx_mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE)))
 		return -ENOSYS;
 	*id = sx.stx_mnt_id;
+	*dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
 	return 0;
 }
 
@@ -102,12 +107,47 @@ static int open_root(struct dfs_echo *e)
 {
 	int fd = open(e->mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	uint64_t id;
+	dev_t dev;
 
 	if (fd < 0)
 		return -1;
-	if (mount_id(fd, "", &id) == 0 && id == e->mnt_id)
+	if (mount_id(fd, "", &id, &dev) == 0 && id == e->mnt_id)
 		return fd;
 	close(fd);
+	return -1;
+}
+
+/* The base to open a file beneath, -1 when the mount point no longer is
+ * this mount: a private copy of the mount (open_tree's OPEN_TREE_CLONE, detached:
+ * in no namespace, gone with its last reference) to open one file
+ * through. The file then holds the copy, not the mount point's mount, so
+ * an unmount of the mount point never finds the echo busy, and the
+ * superblock it keeps alive for that instant goes with the file's close.
+ * Without CAP_SYS_ADMIN (EPERM), or open_tree (ENOSYS: Linux before 5.2,
+ * valgrind 3.19), root itself: once, the log says so. */
+static int open_clone(struct dfs_echo *e)
+{
+	uint64_t id;
+	dev_t dev;
+	int fd;
+
+	/* from the path, not from a descriptor of the mount point's mount,
+	 * which would hold it */
+	fd = (int)syscall(SYS_open_tree, AT_FDCWD, e->mnt, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (fd >= 0) {
+		/* a copy of this file system, or the mount point no longer is it */
+		if (mount_id(fd, "", &id, &dev) == 0 && dev == e->dev)
+			return fd;
+		close(fd);
+		return -1;
+	}
+	if (errno == EPERM || errno == ENOSYS || errno == EINVAL) {
+		e->no_clone = 1;
+		log_info("inotify echo: no private copy of the mount (%s): a plain umount "
+			 "that meets an echo in flight gets EBUSY (umount -l never does)",
+			 strerror(errno));
+		return open_root(e);
+	}
 	return -1;
 }
 
@@ -120,17 +160,18 @@ static void write_one(struct dfs_echo *e, const struct job *j)
 		.flags = O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (j->len ? 0 : O_TRUNC),
 		.resolve = RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH,
 	};
-	int root = open_root(e), fd, err = 0;
+	int base = e->no_clone ? open_root(e) : open_clone(e), fd, err = 0;
 
-	if (root < 0)
+	if (base < 0)
 		return;   /* unmounted: nobody watches any more */
-	fd = e->no_openat2 ? -1 : (int)syscall(SYS_openat2, root, j->path, &how, sizeof(how));
+	fd = e->no_openat2 ? -1 : (int)syscall(SYS_openat2, base, j->path, &how, sizeof(how));
 	if (fd < 0 && (e->no_openat2 || errno == ENOSYS)) {
 		/* no openat2 (valgrind 3.19 has none): the path is the tree's own,
 		 * its names escaped (no "..", no "/"), and no symlink on the way */
 		e->no_openat2 = 1;
-		fd = openat(root, j->path, (int)how.flags);
+		fd = openat(base, j->path, (int)how.flags);
 	}
+	close(base);   /* a clone stays while the file is open, and then goes */
 	if (fd < 0) {
 		err = errno;
 	} else {
@@ -139,7 +180,6 @@ static void write_one(struct dfs_echo *e, const struct job *j)
 		if (close(fd) < 0 && !err)
 			err = errno;
 	}
-	close(root);
 	switch (err) {
 	case 0:
 	case ENOENT:   /* renamed or deleted since: its directory changed too */
@@ -210,7 +250,7 @@ struct dfs_echo *dfs_echo_new(struct dfs_fs *fs, const char *mountpoint)
 	if (!e->mnt || !e->byp)
 		goto out_free;
 	/* just mounted: the mount at mountpoint is this one */
-	ret = mount_id(AT_FDCWD, mountpoint, &e->mnt_id);
+	ret = mount_id(AT_FDCWD, mountpoint, &e->mnt_id, &e->dev);
 	if (ret < 0) {
 		log_warnx("%s: cannot get its mount id: %s", mountpoint, strerror(-ret));
 		goto out_free;

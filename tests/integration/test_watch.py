@@ -216,3 +216,13 @@ def test_unmount_during_a_burst(mount):
         subprocess.run(["fusermount3", "-u", "-z", mount.mnt], check=True)
         rc = mount.proc.wait(20)
     assert rc == 0, mount.log()
+
+
+def test_plain_unmount_during_a_burst(mount):
+    # the echo opens its files through a private copy of the mount: a
+    # non-lazy unmount never finds the mount point busy because of it
+    with burst(mount):
+        r = subprocess.run(["fusermount3", "-u", mount.mnt], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        rc = mount.proc.wait(20)
+    assert rc == 0, mount.log()
