@@ -27,6 +27,7 @@ struct dfs_config {
 	double timeout;       /* seconds, for a whole system call */
 	double poll;
 	size_t max_nodes;     /* max_nodes=: see tree_trim; 0: no bound */
+	double drift;         /* seconds between drift checks; 0: off */
 };
 
 /* The default of max_nodes=: ~16 MB of nodes. A directory with more
@@ -39,6 +40,8 @@ struct dfs_tree;
 struct dfs_notifier;
 struct dfs_events;
 struct dfs_registry_client;
+struct dfs_echo;
+struct dfs_drift;
 
 struct dfs_fs {
 	struct fuse_session *se;
@@ -49,6 +52,8 @@ struct dfs_fs {
 	struct dfs_events *events;              /* .deployfs/events */
 	struct dfs_registry_client *registry;   /* NULL when registry_check=off */
 	struct dfs_backend *backends[DFS_KIND_COUNT];
+	struct dfs_echo *echo;                  /* inotify for changes made elsewhere */
+	struct dfs_drift *drift;                /* NULL unless drift= */
 };
 
 /* The FUSE operations table (ops.c). */

@@ -13,7 +13,10 @@
 #include "notify.h"
 #include "shutdown.h"
 #include "events.h"
+#include "echo.h"
+#include "drift.h"
 #include "registry.h"
+#include "regopts.h"
 #include "tree.h"
 
 #include <errno.h>
@@ -36,8 +39,8 @@ struct opts {
 	char *state, *api, *api_token_file, *glance, *glance_token_file, *cacert, *company;
 	char *log;
 	char *registry_check;
-	double timeout, poll;
 	char *max_nodes;
+	double timeout, poll, drift;
 	int show_help, show_version;
 	int allow_other;      /* allow_other or allow_root was given */
 	int max_threads;      /* max_threads= was given */
@@ -67,6 +70,7 @@ static const struct fuse_opt dfs_opts[] = {
 	OPT("poll=%lf", poll),
 	OPT("log=%s", log),
 	OPT("max_nodes=%s", max_nodes),
+	OPT("drift=%lf", drift),
 	FUSE_OPT_KEY("registry_mirror=", KEY_MIRROR),
 	FUSE_OPT_KEY("insecure_registry=", KEY_INSECURE),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -194,6 +198,9 @@ static void usage(const char *prog)
 	       "    max_nodes=N                files and directories the kernel is let keep\n"
 	       "                               before the least recently used are dropped;\n"
 	       "                               0: no bound (default %d)\n"
+	       "    drift=SECONDS              re-check each app's tag in its registry this\n"
+	       "                               often: one HEAD per image reference (default\n"
+	       "                               0: off)\n"
 	       "    max_threads=N              FUSE worker threads (default %d)\n"
 	       "    max_idle_threads=N         idle worker threads kept (default -1: all)\n"
 	       "    clone_fd                   one /dev/fuse fd per thread (default off)\n"
@@ -269,6 +276,7 @@ static int parse_config(struct opts *o, struct dfs_config *c)
 		}
 		c->max_nodes = v;
 	}
+	c->drift = o->drift > 0 ? o->drift : 0;
 	if (!o->registry_check || strcmp(o->registry_check, "strict") == 0) {
 		c->registry_check = DFS_CHECK_STRICT;
 	} else if (strcmp(o->registry_check, "warn") == 0) {
@@ -359,13 +367,7 @@ static int open_log(const struct opts *o, const struct fuse_cmdline_opts *cmd,
 
 static int start_registry_client(struct dfs_fs *fs)
 {
-	struct dfs_registry_opts ro = {
-		.cacert = fs->cfg.cacert,
-		.mirrors = (const char *const *)fs->cfg.mirrors,
-		.n_mirrors = fs->cfg.n_mirrors,
-		.insecure = (const char *const *)fs->cfg.insecure,
-		.n_insecure = fs->cfg.n_insecure,
-	};
+	struct dfs_registry_opts ro = dfs_registry_opts_of(&fs->cfg);
 	struct dfs_error err = { 0 };
 
 	if (fs->cfg.registry_check == DFS_CHECK_OFF)
@@ -525,12 +527,15 @@ int main(int argc, char *argv[])
 	fuse_daemonize(cmd.foreground);
 	fs.notifier = dfs_notifier_new(fs.se);
 	dfs_model_set_loaded(fs.model, warm_tree, fs.tree);
+	fs.echo = dfs_echo_new(&fs, cmd.mountpoint);   /* before the watchers feed it */
 	if (!fs.notifier || dfs_model_watch(fs.model) < 0) {
 		log_warnx("cannot watch the store for changes");
 		goto out_unmount;
 	}
 	if (dfs_shutdown_start(&fs) < 0)
 		log_warnx("cannot start the shutdown thread: a signal ends the loop at once");
+	if (fs.cfg.drift > 0)
+		fs.drift = dfs_drift_new(&fs);
 	log_info("mounted %s%s%s on %s (registry_check=%s)", api ? "the apps API and " : "",
 		 glance ? "Glance and " : "", fs.cfg.state, cmd.mountpoint,
 		 fs.cfg.registry_check == DFS_CHECK_STRICT ? "strict" :
@@ -554,6 +559,8 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_destroy(loop);
 	}
 	dfs_shutdown_stop();
+	dfs_drift_free(fs.drift);   /* it publishes events: before they go */
+	fs.drift = NULL;
 	/* a signal ends the loop with its number: a clean exit */
 	ret = ret < 0 ? 1 : 0;
 	/* the watcher feeds the notifier: stop it first (and the reading
@@ -587,6 +594,8 @@ out_free:
 		api->ops->free(api);
 	if (glance)
 		glance->ops->free(glance);
+	/* after the session's end: a write of its in flight fails then */
+	dfs_echo_free(fs.echo);
 	dfs_registry_client_free(fs.registry);
 	dfs_events_free(fs.events);
 	dfs_tree_free(fs.tree);

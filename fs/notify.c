@@ -5,6 +5,8 @@
 #include "dirtype.h"
 #include "events.h"
 #include "schema.h"
+#include "echo.h"
+#include "drift.h"
 #include "log.h"
 
 #include <errno.h>
@@ -181,8 +183,10 @@ static void publish_file(struct dfs_fs *fs, const char *path, const struct dfs_a
 {
 	char *o = event_value(a, before, prop), *n = event_value(a, after, prop);
 
-	if (!(o == n || (o && n && strcmp(o, n) == 0)))
+	if (!(o == n || (o && n && strcmp(o, n) == 0))) {
 		dfs_events_change(fs->events, path, o, n, origin);
+		dfs_echo_change(fs, after, a, prop, path, n, origin);   /* inotify, if made elsewhere */
+	}
 	free(o);
 	free(n);
 }
@@ -260,6 +264,7 @@ void dfs_on_change(void *arg, enum dfs_kind k, const char *id, const json_t *old
 	if (!fs->tree)
 		return;
 	publish(fs, k, id, old, new_, origin);
+	dfs_drift_changed(fs->drift, k, id, old, new_, origin);
 	if (!fs->notifier)
 		return;
 	/* a change through the mount was invalidated by its own handler */

@@ -2,6 +2,7 @@
 #include "schema.h"
 #include "jsonpatch.h"
 #include "validate.h"
+#include "drift.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -206,6 +207,7 @@ const struct dfs_attr dfs_app_attrs[] = {
 	{ "ref",         0644, NULL,                                 dfs_show_app_ref, dfs_store_app_ref, 0, 0 },
 	{ "registry",    0644, "/source/containerRegistryConfigIdRef", dfs_show_ptr,   dfs_store_app_registry, 1, 0 },
 	{ "digest",      0444, NULL,        show_digest,  NULL, 0, 0 },
+	{ "drift",       0444, NULL,        dfs_show_drift, NULL, 0, 0 },
 	{ "id",          0444, "/id",       dfs_show_ptr, NULL, 0, 0 },
 	{ "name",        0444, "/name",     dfs_show_ptr, NULL, 0, 0 },
 	{ "hostname",    0444, "/hostname", dfs_show_ptr, NULL, 0, 0 },

@@ -8,6 +8,7 @@
 #include "shutdown.h"
 #include "fs.h"
 #include "notify.h"
+#include "echo.h"
 #include "error.h"
 #include "log.h"
 
@@ -85,6 +86,7 @@ static void *shutdown_thread(void *arg)
 	/* while requests are still answered: a notification may be waiting
 	 * in the kernel for one (a directory lock held by a caller) */
 	dfs_notifier_stop(the_fs->notifier);
+	dfs_echo_stop(the_fs->echo);
 	pthread_kill(loop_thread, got);
 	return NULL;
 }

@@ -30,6 +30,8 @@
 #include "schema.h"
 #include "shutdown.h"
 #include "tree.h"
+#include "drift.h"
+#include "regopts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -200,6 +202,8 @@ static int run(struct dfs_fs *fs, struct dfs_node *n, const char *buf, size_t si
 	if (ret == 0 && !dry)
 		ret = dfs_model_commit(fs->model, o, c.patch, c.digest, c.deadline_ns, &err,
 				       &old, &new_);
+	if (ret == 0 && !dry)
+		dfs_drift_deployed(fs->drift, o, c.digest);   /* the deployed digest now */
 	json_decref((json_t *)c.doc);
 out:
 	if (ret < 0) {
@@ -245,7 +249,7 @@ int dfs_check_image(const struct dfs_image_checker *c, const struct dfs_referenc
 		    const json_t *regdoc, int64_t deadline_ns, char *digest,
 		    struct dfs_error *err)
 {
-	struct dfs_registry_creds creds = { 0 };
+	struct dfs_registry_creds creds;
 	struct dfs_error e = { 0 };
 	int ret;
 
@@ -254,16 +258,7 @@ int dfs_check_image(const struct dfs_image_checker *c, const struct dfs_referenc
 		return 0;
 	if (!c->registry)
 		return dfs_error_set(err, EIO, "the registry check is not available");
-	if (regdoc) {
-		/* name and url too: its credentials go only to its url's host */
-		creds.name = json_string_value(json_object_get(regdoc, "name"));
-		if (!creds.name || !*creds.name)
-			creds.name = json_string_value(json_object_get(regdoc, "id"));
-		creds.url = json_string_value(json_object_get(regdoc, "url"));
-		creds.username = json_string_value(json_object_get(regdoc, "username"));
-		creds.password = json_string_value(json_object_get(regdoc, "password"));
-		creds.token = json_string_value(json_object_get(regdoc, "token"));
-	}
+	creds = dfs_registry_creds_of(regdoc);   /* regopts.h */
 	ret = dfs_registry_check(c->registry, ref, regdoc ? &creds : NULL, deadline_ns, digest, &e);
 	if (ret == 0)
 		return 0;

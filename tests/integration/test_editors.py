@@ -31,7 +31,7 @@ import pytest
 
 from conftest import DEBIAN, WEB, read, sh, wait_until
 
-APP_FILES = ["app.json", "created_by", "digest", "error", "hostname", "id", "image",
+APP_FILES = ["app.json", "created_by", "digest", "drift", "error", "hostname", "id", "image",
              "modified_by", "name", "port", "ref", "registry", "resources", "tag", "version"]
 TAG_RULE = "tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 
