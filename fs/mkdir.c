@@ -188,22 +188,30 @@ static const char *common_company(struct dfs_model *m)
 	return mixed ? NULL : company;
 }
 
+/* What every mkdir of a kind k checks first: a store that can make it, a
+ * name not shown yet, a name of the names' grammar. */
+static int may_make(struct dfs_tree *t, struct dfs_node *dir, const char *name, enum dfs_kind k)
+{
+	char path[1024];
+	int ret;
+
+	path_of(t, dir, name, path, sizeof(path));
+	ret = remote(t, k, "mkdir", path);
+	if (ret < 0)
+		return ret;
+	if (taken(t, dir, name))
+		return -EEXIST;
+	return name_ok(t, dir, name, k);
+}
+
 int dfs_make_env(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 		 struct dfs_node **out)
 {
 	struct dfs_model *m = t->fs->model;
 	const char *company;
-	char path[1024];
 	json_t *doc;
-	int ret;
+	int ret = may_make(t, dir, name, DFS_ENV);
 
-	path_of(t, dir, name, path, sizeof(path));
-	ret = remote(t, DFS_ENV, "mkdir", path);
-	if (ret < 0)
-		return ret;
-	if (taken(t, dir, name))
-		return -EEXIST;
-	ret = name_ok(t, dir, name, DFS_ENV);
 	if (ret < 0)
 		return ret;
 	doc = json_pack("{s:s, s:b, s:i}", "name", name, "isDeleted", 0, "version", 1);
@@ -221,17 +229,9 @@ int dfs_make_app(struct dfs_tree *t, struct dfs_node *dir, const char *name,
 	struct dfs_model *m = t->fs->model;
 	struct dfs_obj *env;
 	const char *company = NULL;
-	char path[1024];
 	json_t *doc;
-	int ret;
+	int ret = may_make(t, dir, name, DFS_APP);
 
-	path_of(t, dir, name, path, sizeof(path));
-	ret = remote(t, DFS_APP, "mkdir", path);
-	if (ret < 0)
-		return ret;
-	if (taken(t, dir, name))
-		return -EEXIST;
-	ret = name_ok(t, dir, name, DFS_APP);
 	if (ret < 0)
 		return ret;
 	/* its image comes with the first write of ref (or image and tag) */
