@@ -461,9 +461,12 @@ def tmpfs_mount(tmp_path):
 
 
 def test_mkdir_of_400_registries_does_not_slow_down(tmpfs_mount):
-    """Audit 9: mkdir registries/r$i: the last 50 of 400 take at most 3x
-    the first 50 (by the median of each, so preemptions on a loaded machine
-    do not decide)."""
+    """Audit 9: mkdir registries/r$i: the fastest of the last 50 of 400
+    takes at most 3x the fastest of the first 50. The fastest, not the
+    median: on a loaded machine half of a batch can wait on the scheduler
+    (CI measured medians of 2 ms then 5 ms per 50 with a flat daemon),
+    while a daemon whose mkdir costs grow with the registries makes every
+    one of them slower, the fastest too."""
     mount = tmpfs_mount
     regs = mount.path("registries")
     times = []
@@ -476,8 +479,8 @@ def test_mkdir_of_400_registries_does_not_slow_down(tmpfs_mount):
         if time.monotonic() - t_start > 20:
             break
 
-    def cost(batch):   # the median: preemptions on a loaded machine do not decide
-        return sorted(batch)[len(batch) // 2] * 50
+    def cost(batch):   # the fastest: waits on the scheduler do not decide
+        return min(batch) * 50
     first, last = cost(times[:50]), cost(times[-50:])
     assert len(times) == 400 and last <= 3 * first, \
         "%d mkdirs; ms per 50: %r" % (len(times), [round(cost(times[i:i + 50]) * 1000)
