@@ -4,6 +4,7 @@
 #include "tree.h"
 #include "dirtype.h"
 #include "events.h"
+#include "history.h"
 #include "schema.h"
 #include "echo.h"
 #include "drift.h"
@@ -265,6 +266,10 @@ void dfs_on_change(void *arg, enum dfs_kind k, const char *id, const json_t *old
 		return;
 	publish(fs, k, id, old, new_, origin);
 	dfs_drift_changed(fs->drift, k, id, old, new_, origin);
+	/* made elsewhere: its history line (a change through the mount was
+	 * recorded by its writer) */
+	if (strcmp(origin, "mount") != 0)
+		dfs_history_seen(fs, k, id, old, new_, origin);
 	if (!fs->notifier)
 		return;
 	/* a change through the mount was invalidated by its own handler */

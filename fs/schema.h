@@ -34,6 +34,7 @@ struct dfs_store_ctx {
 	int64_t deadline_ns;
 	const struct dfs_image_checker *check;   /* the registry check (write.h) */
 	char digest[DFS_DIGEST_MAX + 1];   /* set by a registry check */
+	int append;                    /* an O_APPEND write of a list (tags): adds its lines */
 };
 
 /* Render the file: a malloc'd string (caller frees) of *len bytes, or NULL
