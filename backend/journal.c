@@ -254,6 +254,35 @@ static json_int_t first_number(int fd)
 	return n;
 }
 
+/* A change seen by a watcher: its "old" is what the journal says the
+ * file held last ("new" of the newest line of the same "file"), not what
+ * this process saw last, which may be older (two changes in a row read
+ * as one). An entry whose old and new are then equal is dropped. */
+static void chain(const json_t *recent, json_t *entries)
+{
+	for (size_t i = 0; i < json_array_size(entries);) {
+		json_t *e = json_array_get(entries, i);
+		const char *file = json_string_value(json_object_get(e, "file"));
+		size_t r = json_array_size(recent);
+
+		while (file && r-- > 0) {
+			json_t *l = json_array_get(recent, r);
+			const char *lf = json_string_value(json_object_get(l, "file"));
+
+			if (lf && strcmp(lf, file) == 0) {
+				json_t *was = json_object_get(l, "new");
+
+				json_object_set(e, "old", was ? was : json_null());
+				break;
+			}
+		}
+		if (json_equal(json_object_get(e, "old"), json_object_get(e, "new")))
+			json_array_remove(entries, i);
+		else
+			i++;
+	}
+}
+
 int dfs_journal_append(struct dfs_journal *j, const char *name, json_t *entries,
 		       const char *field, const char *key, int *appended, struct dfs_error *err)
 {
@@ -304,6 +333,9 @@ int dfs_journal_append(struct dfs_journal *j, const char *name, json_t *entries,
 			if (v && strcmp(v, key) == 0)
 				goto unlock;   /* recorded already: ret is 0 */
 		}
+		chain(recent, entries);
+		if (!json_array_size(entries))
+			goto unlock;   /* nothing the journal does not say already */
 	}
 	/* every line in one buffer, for one write(2) */
 	if (torn) {

@@ -42,10 +42,13 @@ const char *dfs_journal_dir(const struct dfs_journal *j);
 /* Append the objects of the array entries (each gets "n"; borrowed, but
  * "n" is set in them) to the journal of name (a file name without
  * ".log": "apps-<id>"; no '/', not starting with '.'), in one write(2).
- * When key and field are given, nothing is appended if one of the last
- * DFS_JOURNAL_DEDUP lines has field equal to key: another process
- * recorded this change already. *appended (may be NULL) says whether
- * lines were written. 0 or -errno with err. */
+ * When key and field are given (a change seen, not made, by the caller),
+ * nothing is appended if one of the last DFS_JOURNAL_DEDUP lines has
+ * field equal to key: another process recorded this change already; and
+ * each entry's "old" becomes the "new" of the newest line with its
+ * "file" (entries left with old equal to new are dropped, so entries may
+ * shrink). *appended (may be NULL) says whether lines were written. 0 or
+ * -errno with err. */
 int dfs_journal_append(struct dfs_journal *j, const char *name, json_t *entries,
 		       const char *field, const char *key, int *appended, struct dfs_error *err);
 

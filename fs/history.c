@@ -399,7 +399,9 @@ static void record_seen(struct seen *s)
 	int appended;
 
 	append(s->kind, s->id, s->entries, s->after, &appended);
-	if (appended && H.fs)
+	/* appended or not (another daemon recorded it), the journal has
+	 * changed since this object's files were last rendered */
+	if (H.fs)
 		touch(H.fs, s->kind, s->id, 0);
 }
 
