@@ -99,19 +99,8 @@ static char *file_value(const struct dfs_attr *a, enum dfs_kind k, const char *i
 {
 	struct dfs_obj o = { .kind = k, .id = (char *)id, .cache = (json_t *)doc,
 			     .error = "", .digest = "" };
-	size_t len;
-	char *v;
 
-	if (!doc)
-		return NULL;
-	v = a->show(a, &o, prop, &len);
-	if (!v || !len) {
-		free(v);
-		return NULL;
-	}
-	if (v[len - 1] == '\n')
-		v[len - 1] = '\0';
-	return v;
+	return doc ? dfs_attr_value(a, &o, prop) : NULL;
 }
 
 static json_t *str_or_null(const char *s)

@@ -107,6 +107,20 @@ static char *show_json(const struct dfs_attr *a, const struct dfs_obj *o, const 
 	return out;
 }
 
+char *dfs_attr_value(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop)
+{
+	size_t len;
+	char *v = a->show(a, o, prop, &len);
+
+	if (!v || !len) {
+		free(v);
+		return NULL;
+	}
+	if (v[len - 1] == '\n')
+		v[len - 1] = '\0';
+	return v;
+}
+
 static char *show_line(const char *s, size_t *len)
 {
 	char *out;

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -338,15 +337,6 @@ def as_nobody(mnt):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
-
-
-@pytest.fixture
-def public_dir():
-    """A directory other users can enter (pytest's tmp is root's, 0700)."""
-    d = tempfile.mkdtemp(prefix="deployfs-test-", dir="/tmp")
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def test_allow_other_lets_other_users_read_but_not_write(public_dir):

@@ -8,9 +8,7 @@ import errno
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
@@ -196,15 +194,6 @@ def test_rollback_refused_when_the_tag_has_moved(make_mount, reg, tmp_path):
     assert fd_result[0] == "EINVAL"
     assert m.store_snapshot() == snap
     assert len(history(m.app("history"))) == 2
-
-
-@pytest.fixture
-def public_dir():
-    """A directory other users can enter (pytest's tmp is root's, 0700)."""
-    d = tempfile.mkdtemp(prefix="deployfs-test-", dir="/tmp")
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def test_modified_by_a_non_root_user_through_allow_other(public_dir):
