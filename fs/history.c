@@ -239,8 +239,8 @@ static void quoted(const json_t *v, char *out, size_t outsz)
 
 /* One info line for a commit through the mount: the file written, as
  * the user sees it, its value before and after, who, and the registry's
- * digest. A file that cannot be read (rollback) names the value it
- * changed instead. */
+ * digest. When the file itself shows no change (rollback reads empty; the
+ * value written again), the line names the value the history recorded. */
 static void audit(enum dfs_kind k, const char *id, const char *dir, const char *file,
 		  const json_t *old, const json_t *new_, json_t *entries,
 		  const struct dfs_who *who, const char *digest)
@@ -258,22 +258,28 @@ static void audit(enum dfs_kind k, const char *id, const char *dir, const char *
 		const char *prop = a == &dfs_property_attr ? file + 11 : NULL;
 		char *ovs = file_value(a, k, id, old, prop), *nvs = file_value(a, k, id, new_, prop);
 
-		ov = str_or_null(ovs);
-		nv = str_or_null(nvs);
+		if (!(ovs == nvs || (ovs && nvs && strcmp(ovs, nvs) == 0))) {
+			ov = str_or_null(ovs);
+			nv = str_or_null(nvs);
+		}
 		free(ovs);
 		free(nvs);
-	} else if (json_array_size(entries)) {
+	}
+	if (!ov && json_array_size(entries)) {
 		json_t *e = json_array_get(entries, 0);
 
 		ov = json_incref(json_object_get(e, "old"));
 		nv = json_incref(json_object_get(e, "new"));
 		snprintf(what, sizeof(what), "%s ", json_string_value(json_object_get(e, "file")));
 	}
-	if (a && !(a->mode & 0444) && !json_array_size(entries))
-		return;   /* a secret (password, token): its value is never logged */
+	who_text(who, w, sizeof(w));
+	if (!ov && a && !(a->mode & 0444)) {
+		/* a secret (password, token): its value is never logged */
+		log_info("%s/%s: changed (a secret: its value is never logged) by %s", dir, file, w);
+		return;
+	}
 	quoted(ov, o, sizeof(o));
 	quoted(nv, n, sizeof(n));
-	who_text(who, w, sizeof(w));
 	log_info("%s/%s: %s%s -> %s by %s%s%s", dir, file, what, o, n, w,
 		 digest && *digest ? "; digest " : "", digest && *digest ? digest : "");
 	json_decref(ov);

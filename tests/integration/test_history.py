@@ -223,6 +223,7 @@ def test_the_audit_log_has_a_line_per_commit_and_per_refusal(make_mount, reg, tm
     assert bash('echo a1 > "$0"', m.app("tag")) == (0, "")
     assert bash('echo no-such > "$0"', m.app("tag"))[0] == 1
     assert bash('echo 12.5 > "$0"', m.image("os_version")) == (0, "")
+    assert bash('echo pw-Secret-9 > "$0"', m.path("registries", "acme", "password")) == (0, "")
     got = [g for g in LOG_LINE.findall(logfile.read_text()) if not g[1].startswith("mounted ")]
     assert got == [
         ("info", 'environments/prod/apps/web/tag: "1.25-alpine" -> "a1" by root (uid 0, bash); '
@@ -230,7 +231,10 @@ def test_the_audit_log_has_a_line_per_commit_and_per_refusal(make_mount, reg, tm
         ("warning", "environments/prod/apps/web/tag: refused for root (uid 0, bash): "
                     "image nginx:no-such not found in registry docker.io (mirror %s)" % reg.host),
         ("info", 'images/%s/os_version: "12" -> "12.5" by root (uid 0, bash)' % DEBIAN),
+        ("info", "registries/acme/password: changed (a secret: its value is never logged) "
+                 "by root (uid 0, bash)"),
     ]
+    assert "pw-Secret-9" not in logfile.read_text()
 
 
 def test_append_and_sed_on_tags(make_mount):
