@@ -292,7 +292,8 @@ void dfs_history_refused(const char *path, const struct dfs_who *who, const char
 
 	if (who && who->known) {
 		who_text(who, w, sizeof(w));
-		log_warnx("%s: refused for %s: %s", path, w, why);
+		/* "PATH: WHY" first, as the error file says it, for grep */
+		log_warnx("%s: %s (refused; written by %s)", path, why, w);
 	} else {
 		log_warnx("%s: %s", path, why);
 	}

@@ -228,8 +228,8 @@ def test_the_audit_log_has_a_line_per_commit_and_per_refusal(make_mount, reg, tm
     assert got == [
         ("info", 'environments/prod/apps/web/tag: "1.25-alpine" -> "a1" by root (uid 0, bash); '
                  'digest %s' % reg.digests[("library/nginx", "a1")]),
-        ("warning", "environments/prod/apps/web/tag: refused for root (uid 0, bash): "
-                    "image nginx:no-such not found in registry docker.io (mirror %s)" % reg.host),
+        ("warning", "environments/prod/apps/web/tag: image nginx:no-such not found in registry "
+                    "docker.io (mirror %s) (refused; written by root (uid 0, bash))" % reg.host),
         ("info", 'images/%s/os_version: "12" -> "12.5" by root (uid 0, bash)' % DEBIAN),
         ("info", "registries/acme/password: changed (a secret: its value is never logged) "
                  "by root (uid 0, bash)"),
