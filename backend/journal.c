@@ -136,6 +136,41 @@ static json_t *parse_lines(const char *buf, size_t len, int partial)
 	return all;
 }
 
+/* The last max whole lines of buf (len bytes) as objects, oldest first:
+ * an append needs no more (the last number, the dedup key), and parsing
+ * only these keeps its cost that of a few lines, not of the journal. A
+ * line cut by the window's start (partial) and a torn last line are
+ * never whole. */
+static json_t *parse_last(const char *buf, size_t len, int partial, size_t max)
+{
+	json_t *out = json_array();
+	const char *end = buf + len, *nl;
+	size_t found = 0;
+
+	if (!out)
+		return NULL;
+	/* the end of the last whole line */
+	while (end > buf && end[-1] != '\n')
+		end--;
+	while (end > buf && found < max) {
+		const char *start = end - 1;   /* its "\n" */
+		json_t *o;
+
+		while (start > buf && start[-1] != '\n')
+			start--;
+		if (start == buf && partial)
+			break;   /* may be cut */
+		nl = end - 1;
+		o = parse_line(start, (size_t)(nl - start));
+		if (o) {
+			json_array_insert_new(out, 0, o);
+			found++;
+		}
+		end = start;
+	}
+	return out;
+}
+
 /* Lock name's journal file: an O_APPEND descriptor holding its flock,
  * on the file the path still names. -errno. */
 static int lock_file(struct dfs_journal *j, const char *fname)
@@ -316,7 +351,7 @@ int dfs_journal_append(struct dfs_journal *j, const char *name, json_t *entries,
 		goto unlock;
 	}
 	torn = tlen && tail[tlen - 1] != '\n';
-	recent = parse_lines(tail, tlen, from > 0);
+	recent = parse_last(tail, tlen, from > 0, DFS_JOURNAL_DEDUP);
 	if (!recent) {
 		ret = dfs_error_set(err, ENOMEM, "out of memory");
 		goto unlock;
