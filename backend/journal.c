@@ -451,22 +451,24 @@ unlock:
 	return ret;
 }
 
-int dfs_journal_read(struct dfs_journal *j, const char *name, json_t **out,
-		     struct dfs_error *err)
+int dfs_journal_read_since(struct dfs_journal *j, const char *name, struct dfs_journal_pos *pos,
+			   int *restart, json_t **out, struct dfs_error *err)
 {
 	char fname[300], *buf;
+	const char *last_nl;
 	struct stat st;
-	size_t len, n;
+	size_t len;
 	off_t from;
-	json_t *all;
-	int fd, ret;
+	int fd, ret, partial = 0;
 
 	*out = NULL;
+	*restart = 1;
 	ret = file_name(name, fname, sizeof(fname), err);
 	if (ret < 0)
 		return ret;
 	fd = openat(j->dirfd, fname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT) {
+		memset(pos, 0, sizeof(*pos));
 		*out = json_array();
 		return *out ? 0 : dfs_error_set(err, ENOMEM, "out of memory");
 	}
@@ -476,15 +478,39 @@ int dfs_journal_read(struct dfs_journal *j, const char *name, json_t **out,
 		close(fd);
 		return dfs_error_set(err, EIO, "journal %s: not a regular file", fname);
 	}
-	from = st.st_size > READ_MAX ? st.st_size - READ_MAX : 0;
+	if (pos->end > 0 && pos->dev == st.st_dev && pos->ino == st.st_ino &&
+	    st.st_size >= pos->end) {
+		from = pos->end;   /* appended since: only the new lines */
+		*restart = 0;
+	} else {
+		from = st.st_size > READ_MAX ? st.st_size - READ_MAX : 0;
+		partial = from > 0;
+	}
 	ret = read_at(fd, from, (size_t)(st.st_size - from), &buf, &len);
 	close(fd);
 	if (ret < 0)
 		return dfs_error_set(err, -ret, "journal %s: %s", fname, strerror(-ret));
-	all = parse_lines(buf, len, from > 0);
+	*out = parse_lines(buf, len, partial);
+	last_nl = len ? memrchr(buf, '\n', len) : NULL;
+	pos->dev = st.st_dev;
+	pos->ino = st.st_ino;
+	pos->end = last_nl ? from + (off_t)(last_nl - buf) + 1 : from;
 	free(buf);
-	if (!all)
-		return dfs_error_set(err, ENOMEM, "out of memory");
+	return *out ? 0 : dfs_error_set(err, ENOMEM, "out of memory");
+}
+
+int dfs_journal_read(struct dfs_journal *j, const char *name, json_t **out,
+		     struct dfs_error *err)
+{
+	struct dfs_journal_pos pos = { 0 };
+	json_t *all;
+	size_t n;
+	int ret, restart;
+
+	ret = dfs_journal_read_since(j, name, &pos, &restart, &all, err);
+	*out = NULL;
+	if (ret < 0)
+		return ret;
 	n = json_array_size(all);
 	if (n > DFS_JOURNAL_KEEP) {
 		json_t *keep = json_array();

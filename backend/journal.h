@@ -23,6 +23,7 @@
 #ifndef DEPLOYFS_JOURNAL_H
 #define DEPLOYFS_JOURNAL_H
 
+#include <sys/types.h>
 #include <jansson.h>
 #include "error.h"
 
@@ -58,5 +59,23 @@ int dfs_journal_append(struct dfs_journal *j, const char *name, json_t *entries,
  * skipped. 0 or -errno with err. */
 int dfs_journal_read(struct dfs_journal *j, const char *name, json_t **out,
 		     struct dfs_error *err);
+
+/* Where a reader of a journal file got to: the file, and the end of its
+ * last whole line read. Zeroed: nothing read yet. */
+struct dfs_journal_pos {
+	dev_t dev;
+	ino_t ino;
+	off_t end;
+};
+
+/* The lines of name's journal after pos, oldest first, as a new JSON
+ * array in *out, and pos moved past them: when pos names the same file
+ * and it has not shrunk, only the lines appended since (*restart = 0);
+ * else (a compaction replaced it, or pos is zeroed) the lines of its
+ * last 8 MiB (*restart = 1), that the caller keeps the last
+ * DFS_JOURNAL_KEEP of. Lines that are not whole are skipped, a torn last
+ * line left for later. 0 or -errno with err. */
+int dfs_journal_read_since(struct dfs_journal *j, const char *name, struct dfs_journal_pos *pos,
+			   int *restart, json_t **out, struct dfs_error *err);
 
 #endif

@@ -50,6 +50,8 @@ static struct {
 	int stop;
 } H = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
+static void rendered_free_all(void);
+
 static struct dfs_journal *journal_of(enum dfs_kind k)
 {
 	return H.remote_mask & (1u << k) ? H.remote : H.local;
@@ -540,6 +542,7 @@ void dfs_history_stop(void)
 	dfs_journal_free(H.local);
 	dfs_journal_free(H.remote);
 	H.local = H.remote = NULL;
+	rendered_free_all();
 	H.fs = NULL;
 }
 
@@ -624,14 +627,15 @@ static void put_field(struct buf *b, const json_t *v, int first)
 		s = json_string_value(v);
 	else
 		return;
-	for (; *s; s++) {
-		const char *esc = *s == '\\' ? "\\\\" : *s == '\t' ? "\\t" : *s == '\n' ? "\\n" :
-				  *s == '\r' ? "\\r" : NULL;
+	while (*s) {
+		size_t run = strcspn(s, "\\\t\n\r");   /* copied as it is */
 
-		if (esc)
-			put(b, esc, 2);
-		else
-			put(b, s, 1);
+		put(b, s, run);
+		s += run;
+		if (!*s)
+			break;
+		put(b, *s == '\\' ? "\\\\" : *s == '\t' ? "\\t" : *s == '\n' ? "\\n" : "\\r", 2);
+		s++;
 	}
 }
 
@@ -639,10 +643,10 @@ static const char *const columns[] = {
 	"n", "time", "user", "uid", "command", "origin", "file", "old", "new", "digest", NULL
 };
 
-static char *render(const struct dfs_obj *o, int as_json, size_t *len)
+static char *render_lines(json_t *all, int as_json, size_t *len)
 {
-	json_t *all = read_journal(o), *e;
 	struct buf b = { 0 };
+	json_t *e;
 	size_t i;
 
 	put(&b, "", 0);
@@ -672,13 +676,144 @@ static char *render(const struct dfs_obj *o, int as_json, size_t *len)
 		}
 		put(&b, "\n", 1);
 	}
-	json_decref(all);
 	if (b.failed) {
 		free(b.p);
 		return NULL;
 	}
 	*len = b.len;
 	return b.p;
+}
+
+/* The histories read last, parsed, so that a change reads and parses only
+ * the lines appended since (the tree renders a history file whose inode
+ * the kernel holds at every change of its object, under its locks). At
+ * most RENDERED_MAX objects, each its journal's last DFS_JOURNAL_KEEP
+ * lines parsed (about 1 MB at 1,000 lines) and its two texts. */
+#define RENDERED_MAX 8
+
+struct rendered {
+	enum dfs_kind kind;
+	char *id;                      /* NULL: a free slot */
+	struct dfs_journal_pos pos;
+	json_t *lines;
+	char *text[2];                 /* history, history.json; NULL: to render */
+	size_t len[2];
+	uint64_t used;
+};
+
+static pthread_mutex_t rendered_mu = PTHREAD_MUTEX_INITIALIZER;   /* a leaf */
+static struct rendered rendered[RENDERED_MAX];
+static uint64_t rendered_clock;
+
+static void rendered_clear(struct rendered *r)
+{
+	free(r->id);
+	json_decref(r->lines);
+	free(r->text[0]);
+	free(r->text[1]);
+	memset(r, 0, sizeof(*r));
+}
+
+static void rendered_free_all(void)
+{
+	pthread_mutex_lock(&rendered_mu);
+	for (int i = 0; i < RENDERED_MAX; i++)
+		rendered_clear(&rendered[i]);
+	pthread_mutex_unlock(&rendered_mu);
+}
+
+/* rendered_mu held. The slot of (k, id), or the least recently used one
+ * made free for it. NULL out of memory. */
+static struct rendered *rendered_slot(enum dfs_kind k, const char *id)
+{
+	struct rendered *lru = &rendered[0];
+
+	for (int i = 0; i < RENDERED_MAX; i++) {
+		struct rendered *r = &rendered[i];
+
+		if (r->id && r->kind == k && strcmp(r->id, id) == 0)
+			return r;
+		if (!r->id || (lru->id && r->used < lru->used))
+			lru = r;
+	}
+	rendered_clear(lru);
+	lru->kind = k;
+	lru->id = strdup(id);
+	return lru->id ? lru : NULL;
+}
+
+/* rendered_mu held. Take in the lines read since r's position. */
+static int rendered_update(struct rendered *r, json_t *add, int restart)
+{
+	size_t n;
+
+	if (restart || !r->lines) {
+		json_decref(r->lines);
+		r->lines = json_incref(add);
+	} else if (json_array_size(add)) {
+		json_array_extend(r->lines, add);
+	} else {
+		return 0;   /* nothing new */
+	}
+	n = json_array_size(r->lines);
+	if (n > DFS_JOURNAL_KEEP) {
+		json_t *keep = json_array();
+
+		for (size_t i = n - DFS_JOURNAL_KEEP; keep && i < n; i++)
+			json_array_append(keep, json_array_get(r->lines, i));
+		json_decref(r->lines);
+		r->lines = keep;
+	}
+	for (int t = 0; t < 2; t++) {
+		free(r->text[t]);
+		r->text[t] = NULL;
+	}
+	return r->lines ? 1 : -ENOMEM;
+}
+
+static char *render(const struct dfs_obj *o, int as_json, size_t *len)
+{
+	struct dfs_journal *j = journal_of(o->kind);
+	struct dfs_error err = { 0 };
+	struct rendered *r;
+	json_t *add = NULL;
+	char name[300], *out = NULL;
+	int restart;
+
+	if (!j) {
+		*len = 0;
+		return strdup("");
+	}
+	journal_name(o->kind, o->id, name, sizeof(name));
+	pthread_mutex_lock(&rendered_mu);
+	r = rendered_slot(o->kind, o->id);
+	if (!r)
+		goto out;
+	r->used = ++rendered_clock;
+	if (dfs_journal_read_since(j, name, &r->pos, &restart, &add, &err) < 0) {
+		log_warnx("history of %s/%s: %s", dfs_kind_dir(o->kind), o->id, err.msg);
+		rendered_clear(r);
+		out = strdup("");
+		*len = 0;
+		goto out;
+	}
+	if (rendered_update(r, add, restart) < 0) {
+		rendered_clear(r);
+		goto out;
+	}
+	if (!r->text[as_json])
+		r->text[as_json] = render_lines(r->lines, as_json, &r->len[as_json]);
+	if (r->text[as_json]) {
+		out = malloc(r->len[as_json] + 1);
+		if (out) {
+			memcpy(out, r->text[as_json], r->len[as_json] + 1);
+			*len = r->len[as_json];
+		}
+	}
+out:
+	pthread_mutex_unlock(&rendered_mu);
+	json_decref(add);
+	return out;
 }
 
 char *dfs_show_history(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop,

@@ -119,6 +119,34 @@ int main(void)
 	CHECK_INT(json_array_size(a), 5);
 	json_decref(a);
 
+	/* a reader that follows: only what was appended since, a torn
+	 * line left for later */
+	{
+		struct dfs_journal_pos pos = { 0 };
+		json_t *got = NULL;
+		int restart = -1;
+
+		CHECK_INT(dfs_journal_read_since(j, "apps-x", &pos, &restart, &got, &err), 0);
+		CHECK_INT(restart, 1);
+		CHECK_INT(json_array_size(got), 5);
+		json_decref(got);
+		CHECK_INT(dfs_journal_read_since(j, "apps-x", &pos, &restart, &got, &err), 0);
+		CHECK_INT(restart, 0);
+		CHECK_INT(json_array_size(got), 0);
+		json_decref(got);
+		raw_append("apps-x", "{\"n\":6,\"new\":\"half");
+		CHECK_INT(dfs_journal_read_since(j, "apps-x", &pos, &restart, &got, &err), 0);
+		CHECK_INT(json_array_size(got), 0);
+		json_decref(got);
+		CHECK_INT(append1(j, "apps-x", "f", NULL), 1);
+		CHECK_INT(dfs_journal_read_since(j, "apps-x", &pos, &restart, &got, &err), 0);
+		CHECK_INT(restart, 0);
+		CHECK_INT(json_array_size(got), 1);
+		CHECK_STR(new_of(got, 0), "f");
+		CHECK_INT(n_of(got, 0), 6);
+		json_decref(got);
+	}
+
 	/* bad names */
 	CHECK_INT(append1(j, "../x", "a", NULL), -EINVAL);
 	CHECK_INT(append1(j, ".x", "a", NULL), -EINVAL);
@@ -141,8 +169,18 @@ int main(void)
 	json_decref(a);
 	{
 		off_t full = size_of("images-y");
+		struct dfs_journal_pos pos = { 0 };
+		json_t *got = NULL;
+		int restart = -1;
 
+		CHECK_INT(dfs_journal_read_since(j, "images-y", &pos, &restart, &got, &err), 0);
+		json_decref(got);
 		CHECK_INT(append1(j, "images-y", "v2001", NULL), 1);   /* compacts */
+		/* a follower of the old file starts again on the new one */
+		CHECK_INT(dfs_journal_read_since(j, "images-y", &pos, &restart, &got, &err), 0);
+		CHECK_INT(restart, 1);
+		CHECK_INT(json_array_size(got), DFS_JOURNAL_KEEP);
+		json_decref(got);
 		CHECK(size_of("images-y") < full * 3 / 5);   /* the newer half: longer numbers */
 	}
 	a = all(j, "images-y");
