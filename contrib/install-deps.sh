@@ -21,8 +21,9 @@ BUILD="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libjan
 # the demo: its local registry and the Python scripts that start and seed it
 DEMO="docker-registry python3"
 # the tests: runner, editors and tools they drive, sanitizers and valgrind,
-# TLS and htpasswd registries, skopeo, packaging checks, credential helpers
-TESTS="python3-pytest python3-pytest-timeout curl openssl vim nano emacs-nox inotify-tools skopeo apache2-utils valgrind clang tmux strace rsync lintian systemd golang-docker-credential-helpers pass gnupg"
+# TLS and htpasswd registries, skopeo, packaging checks, credential helpers,
+# jq (history.json read as a user would)
+TESTS="python3-pytest python3-pytest-timeout curl openssl vim nano emacs-nox inotify-tools skopeo apache2-utils valgrind clang tmux strace rsync lintian systemd golang-docker-credential-helpers pass gnupg jq"
 GLANCE="glance-api"
 
 want="$BUILD $DEMO"

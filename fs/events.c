@@ -6,6 +6,7 @@
  * READs are sent under ev->mu, which no FUSE handler holds while waiting
  * on anything else, so that nothing can answer a request twice.
  */
+#include "who.h"
 #include "events.h"
 #include "log.h"
 
@@ -194,6 +195,7 @@ void dfs_events_publish(struct dfs_events *ev, const char *line)
 void dfs_events_change(struct dfs_events *ev, const char *path, const char *old,
 		       const char *new_, const char *origin)
 {
+	const struct dfs_who *who;
 	struct timespec ts;
 	struct tm tm;
 	char when[64];
@@ -210,6 +212,13 @@ void dfs_events_change(struct dfs_events *ev, const char *path, const char *old,
 		      "new", new_ ? json_string(new_) : json_null(), "origin", origin);
 	if (!o)
 		return;
+	/* a change written through this mount says by whom */
+	who = strcmp(origin, "mount") == 0 ? dfs_who_committing() : NULL;
+	if (who) {
+		json_object_set_new(o, "user", json_string(who->user));
+		json_object_set_new(o, "uid", json_integer(who->uid));
+		json_object_set_new(o, "command", who->comm[0] ? json_string(who->comm) : json_null());
+	}
 	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (line)

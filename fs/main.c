@@ -3,6 +3,7 @@
  *   deployfs [-f] [-d] [-s] [-o opt,...] MOUNTPOINT
  *   mount -t fuse.deployfs SOURCE MOUNTPOINT -o opt,...   (SOURCE: a store dir)
  */
+#include "history.h"
 #include "api.h"
 #include "glance.h"
 #include "fs.h"
@@ -526,6 +527,10 @@ int main(int argc, char *argv[])
 			"(-o log=FILE to choose)\n", log_where);
 	fuse_daemonize(cmd.foreground);
 	fs.notifier = dfs_notifier_new(fs.se);
+	/* the journals of history: in the store, the remote kinds' apart */
+	if (dfs_history_start(&fs, fs.cfg.state,
+			      ((1u << DFS_KIND_COUNT) - 1) & ~local_kinds, &err) < 0)
+		log_warnx("history: %s; changes are not recorded", err.msg);
 	dfs_model_set_loaded(fs.model, warm_tree, fs.tree);
 	fs.echo = dfs_echo_new(&fs, cmd.mountpoint);   /* before the watchers feed it */
 	if (!fs.notifier || dfs_model_watch(fs.model) < 0) {
@@ -575,6 +580,8 @@ int main(int argc, char *argv[])
 		glance->ops->free(glance);
 	glance = NULL;
 out_unmount:
+	/* after the watchers, before the notifier that it still uses */
+	dfs_history_stop();
 	dfs_notifier_free(fs.notifier);
 	/* blocked event readers are answered while the session can still
 	 * take replies */

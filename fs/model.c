@@ -945,6 +945,17 @@ int dfs_model_remove(struct dfs_model *m, struct dfs_obj *o, int64_t deadline_ns
 	return 0;
 }
 
+void dfs_model_touch(struct dfs_model *m, enum dfs_kind k, const char *id)
+{
+	struct dfs_obj *o;
+
+	dfs_model_wrlock(m);
+	o = dfs_model_find(m, k, id);
+	if (o)
+		o->gen++;
+	dfs_model_unlock(m);
+}
+
 void dfs_model_set_error(struct dfs_model *m, struct dfs_obj *o, const struct dfs_error *e)
 {
 	dfs_model_wrlock(m);

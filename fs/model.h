@@ -160,6 +160,11 @@ int dfs_model_create(struct dfs_model *m, enum dfs_kind k, const json_t *doc,
 int dfs_model_remove(struct dfs_model *m, struct dfs_obj *o, int64_t deadline_ns,
 		     struct dfs_error *err);
 
+/* A new generation for object (k, id), its document unchanged: what its
+ * files show has changed otherwise (its history). No lock held; takes the
+ * model lock for writing. Nothing when it is unknown. */
+void dfs_model_touch(struct dfs_model *m, enum dfs_kind k, const char *id);
+
 /* Record the last write's failure (e NULL or e->code 0: clear it). */
 void dfs_model_set_error(struct dfs_model *m, struct dfs_obj *o, const struct dfs_error *e);
 void dfs_model_set_digest(struct dfs_model *m, struct dfs_obj *o, const char *digest);

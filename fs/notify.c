@@ -4,6 +4,7 @@
 #include "tree.h"
 #include "dirtype.h"
 #include "events.h"
+#include "history.h"
 #include "schema.h"
 #include "echo.h"
 #include "drift.h"
@@ -161,27 +162,12 @@ static int renamed(const json_t *old, const json_t *new_)
 	       !json_equal(json_object_get(old, "isDeleted"), json_object_get(new_, "isDeleted"));
 }
 
-/* A file's content as an event value: without its final newline; an
- * empty file (an unset value) is null. */
-static char *event_value(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop)
-{
-	size_t len;
-	char *v = a->show(a, o, prop, &len);
-
-	if (!v || !len) {
-		free(v);
-		return NULL;
-	}
-	if (v[len - 1] == '\n')
-		v[len - 1] = '\0';
-	return v;
-}
-
 static void publish_file(struct dfs_fs *fs, const char *path, const struct dfs_attr *a,
 			 const struct dfs_obj *before, const struct dfs_obj *after,
 			 const char *prop, const char *origin)
 {
-	char *o = event_value(a, before, prop), *n = event_value(a, after, prop);
+	/* an empty file (an unset value) is null */
+	char *o = dfs_attr_value(a, before, prop), *n = dfs_attr_value(a, after, prop);
 
 	if (!(o == n || (o && n && strcmp(o, n) == 0))) {
 		dfs_events_change(fs->events, path, o, n, origin);
@@ -265,6 +251,10 @@ void dfs_on_change(void *arg, enum dfs_kind k, const char *id, const json_t *old
 		return;
 	publish(fs, k, id, old, new_, origin);
 	dfs_drift_changed(fs->drift, k, id, old, new_, origin);
+	/* made elsewhere: its history line (a change through the mount was
+	 * recorded by its writer) */
+	if (strcmp(origin, "mount") != 0)
+		dfs_history_seen(fs, k, id, old, new_, origin);
 	if (!fs->notifier)
 		return;
 	/* a change through the mount was invalidated by its own handler */

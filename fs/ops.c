@@ -18,6 +18,7 @@
 #include "events.h"
 #include "handles.h"
 #include "notify.h"
+#include "who.h"
 #include "write.h"
 #include "echo.h"
 #include "log.h"
@@ -205,8 +206,11 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct dfs_node *dir = NODE(req, parent);
+	int ret;
+
+	dfs_who_enter(req);   /* a commit here is the requester's */
 	/* a property removed is a commit: write.c tells the kernel */
-	int ret = dir ? dfs_tree_unlink(FS(req)->tree, dir, name) : -ENOENT;
+	ret = dir ? dfs_tree_unlink(FS(req)->tree, dir, name) : -ENOENT;
 
 	fuse_reply_err(req, -ret);
 }
@@ -237,8 +241,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	struct dfs_fs *fs = FS(req);
 	struct dfs_node *dir = NODE(req, parent), *newdir = NODE(req, newparent);
 	struct dfs_node *moved;
-	int ret = dir && newdir ? dfs_tree_rename(fs->tree, dir, name, newdir, newname, flags)
-				: -ENOENT;
+	int ret;
+
+	dfs_who_enter(req);   /* a commit here is the requester's */
+	ret = dir && newdir ? dfs_tree_rename(fs->tree, dir, name, newdir, newname, flags) : -ENOENT;
 
 	/* a scratch file renamed over a value file was a write of that value
 	 * (committed, and told to the kernel, by write.c), and its inode is
@@ -366,7 +372,10 @@ static void close_handle(struct dfs_fs *fs, struct dfs_node *n, struct fuse_file
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dfs_node *n = NODE(req, ino);
-	int ret = !n ? -ENOENT : dfs_echo_open(FS(req), req, n, fi) ? 0 : open_node(FS(req), n, fi, 0);
+	int ret;
+
+	dfs_who_enter(req);   /* a write handle keeps its opener */
+	ret = !n ? -ENOENT : dfs_echo_open(FS(req), req, n, fi) ? 0 : open_node(FS(req), n, fi, 0);
 
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
@@ -380,7 +389,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct dfs_fs *fs = FS(req);
 	struct dfs_node *dir = NODE(req, parent), *n;
 	struct fuse_entry_param e = { 0 };
-	int ret = dir ? dfs_tree_create(fs->tree, dir, name, mode, &n) : -ENOENT;
+	int ret;
+
+	dfs_who_enter(req);   /* a write handle keeps its opener */
+	ret = dir ? dfs_tree_create(fs->tree, dir, name, mode, &n) : -ENOENT;
 
 	if (ret == 0) {
 		ret = open_node(fs, n, fi, 1);

@@ -1,5 +1,6 @@
 /* schema.c - the attribute tables, and the files every kind shares. */
 #include "schema.h"
+#include "history.h"
 #include "jsonpatch.h"
 #include "validate.h"
 #include "drift.h"
@@ -106,6 +107,20 @@ static char *show_json(const struct dfs_attr *a, const struct dfs_obj *o, const 
 	return out;
 }
 
+char *dfs_attr_value(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop)
+{
+	size_t len;
+	char *v = a->show(a, o, prop, &len);
+
+	if (!v || !len) {
+		free(v);
+		return NULL;
+	}
+	if (v[len - 1] == '\n')
+		v[len - 1] = '\0';
+	return v;
+}
+
 static char *show_line(const char *s, size_t *len)
 {
 	char *out;
@@ -127,7 +142,13 @@ static char *show_error(const struct dfs_attr *a, const struct dfs_obj *o, const
 static char *show_digest(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop,
 			 size_t *len)
 {
-	return show_line(o->digest, len);
+	char d[DFS_DIGEST_MAX + 1];
+
+	if (*o->digest)
+		return show_line(o->digest, len);
+	/* after a restart: what the journal recorded for the current image */
+	dfs_history_digest(o, d, sizeof(d));
+	return show_line(d, len);
 }
 
 static char *show_version(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop,
@@ -217,6 +238,9 @@ const struct dfs_attr dfs_app_attrs[] = {
 	{ "modified_by", 0444, "/modifiedBy", dfs_show_ptr, NULL, 0, 0 },
 	{ "app.json",    0444, NULL,        show_json,    NULL, 0, 0 },
 	{ "error",       0444, NULL,        show_error,   NULL, 0, 0 },
+	{ "history",      0444, NULL,       dfs_show_history,      NULL, 0, 0 },
+	{ "history.json", 0444, NULL,       dfs_show_history_json, NULL, 0, 0 },
+	{ "rollback",     0644, NULL,       show_nothing, dfs_store_app_rollback, 0, 0 },
 	{ NULL }
 };
 
@@ -249,6 +273,8 @@ const struct dfs_attr dfs_image_attrs[] = {
 	{ "updated_at",  0444, "/updated_at",  dfs_show_ptr, NULL, 0, 0 },
 	{ "image.json",  0444, NULL,           show_json,    NULL, 0, 0 },
 	{ "error",       0444, NULL,           show_error,   NULL, 0, 0 },
+	{ "history",      0444, NULL,          dfs_show_history,      NULL, 0, 0 },
+	{ "history.json", 0444, NULL,          dfs_show_history_json, NULL, 0, 0 },
 	{ NULL }
 };
 

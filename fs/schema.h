@@ -34,6 +34,7 @@ struct dfs_store_ctx {
 	int64_t deadline_ns;
 	const struct dfs_image_checker *check;   /* the registry check (write.h) */
 	char digest[DFS_DIGEST_MAX + 1];   /* set by a registry check */
+	int append;                    /* an O_APPEND write of a list (tags): adds its lines */
 };
 
 /* Render the file: a malloc'd string (caller frees) of *len bytes, or NULL
@@ -69,6 +70,12 @@ extern const struct dfs_attr dfs_property_attr;
 
 /* Row called name in table, or NULL. */
 const struct dfs_attr *dfs_attr_find(const struct dfs_attr *table, const char *name);
+
+/* A file's content as one value, for .deployfs/events and history: its
+ * final newline dropped; NULL for an empty file (an unset value) or out
+ * of memory. Caller frees. Model lock held as for show, or o a stand-in
+ * whose cache is the document. */
+char *dfs_attr_value(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop);
 
 /* Shared show helpers. */
 char *dfs_show_ptr(const struct dfs_attr *a, const struct dfs_obj *o, const char *prop, size_t *len);

@@ -73,6 +73,15 @@ int dfs_store_image_tags(struct dfs_store_ctx *w, const char *value, struct dfs_
 		ret = dfs_error_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
+	if (w->append) {
+		/* `echo t >> tags`: the tags as they are now, then the new lines */
+		json_t *cur = json_object_get(w->doc, "tags"), *e;
+		size_t i;
+
+		json_array_foreach(cur, i, e)
+			if (json_is_string(e))
+				json_array_append(tags, e);
+	}
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		size_t n = strlen(line), i;
 		json_t *e;

@@ -23,6 +23,7 @@
  */
 #include "write.h"
 #include "handles.h"
+#include "history.h"
 #include "jsonpatch.h"
 #include "log.h"
 #include "notify.h"
@@ -32,6 +33,7 @@
 #include "tree.h"
 #include "drift.h"
 #include "regopts.h"
+#include "who.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +53,8 @@ struct dfs_write_handle {
 	int closed;      /* the close-time removal or refusal has been done */
 	char *buf;       /* a value arriving in pieces, not committed yet */
 	size_t len;
+	int append;      /* O_APPEND on a list (tags): its lines are added */
+	struct dfs_who who;   /* the opener: its commits are attributed to it */
 };
 
 /* ---- the commit ---- */
@@ -122,49 +126,86 @@ void dfs_write_invalidate(struct dfs_fs *fs, struct dfs_node *n)
  * kernel's attributes of the object's changed files (the value, the error
  * file). */
 static void post_commit(struct dfs_fs *fs, struct dfs_node *n, const json_t *old,
-			const json_t *new_, int committed)
+			const json_t *new_, int committed, const struct dfs_who *who,
+			const char *digest)
 {
+	/* the journal and the audit log first: the history files' new
+	 * content is then part of what the invalidation below finds changed */
+	if (committed && n->has_obj) {
+		char file[300];
+
+		snprintf(file, sizeof(file), "%s%s", n->prop ? "properties/" : "", what(n));
+		dfs_history_commit(fs, n->kind, n->oid, file, old, new_, who, digest);
+	}
+	dfs_who_begin(who);   /* .deployfs/events lines of this change carry it */
 	if (new_ && n->has_obj)
 		dfs_on_change(fs, n->kind, n->oid, old, new_, "mount");
+	dfs_who_end();
 	if (committed && n->pending)
 		dfs_tree_settle_pending(fs->tree, n);   /* listed from the document now */
 	dfs_write_invalidate(fs, n);
 }
 
-/* A failure: the log and the object's error file (one model update). */
+/* A failure: the log (the mount path, who, why) and the object's error
+ * file (one model update). */
 static void record(struct dfs_fs *fs, struct dfs_node *n, struct dfs_obj *o,
-		   const struct dfs_error *err)
+		   const struct dfs_error *err, const struct dfs_who *who)
 {
-	char path[512];
+	char path[1400];
 
-	dfs_tree_path(fs->tree, n, path, sizeof(path));
-	log_warnx("%s: %s", path, err->msg);
+	dfs_history_node_path(fs, n, path, sizeof(path));
+	dfs_history_refused(path, who, err->msg);
 	if (o)
 		dfs_model_set_error(fs->model, o, err);
 }
 
-void dfs_write_fail(struct dfs_fs *fs, struct dfs_node *n, int code, const char *fmt, ...)
+static void vfail(struct dfs_fs *fs, struct dfs_node *n, const struct dfs_who *who, int code,
+		  const char *fmt, va_list ap)
 {
 	struct dfs_error err = { .code = code };
+
+	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+	record(fs, n, find_obj(fs, n), &err, who);
+	post_commit(fs, n, NULL, NULL, 0, who, NULL);
+}
+
+void dfs_write_fail(struct dfs_fs *fs, struct dfs_node *n, int code, const char *fmt, ...)
+{
+	struct dfs_who who;
+	va_list ap;
+
+	dfs_who_request(&who);
+	va_start(ap, fmt);
+	vfail(fs, n, &who, code, fmt, ap);
+	va_end(ap);
+}
+
+/* A failure of the open w: attributed to its opener. */
+static void __attribute__((format(printf, 5, 6)))
+fail(struct dfs_fs *fs, struct dfs_node *n, const struct dfs_write_handle *w, int code,
+     const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+	vfail(fs, n, &w->who, code, fmt, ap);
 	va_end(ap);
-	record(fs, n, find_obj(fs, n), &err);
-	post_commit(fs, n, NULL, NULL, 0);
 }
 
 /* Validate the value in buf as n's and, unless dry, commit it: the store
  * function builds the patch under the object's write lock, and the model
- * takes its outcome as one update. */
-static int run(struct dfs_fs *fs, struct dfs_node *n, const char *buf, size_t size, int dry)
+ * takes its outcome as one update. who made it (its modifiedBy on the
+ * local store, its history line, its log line); append: w's O_APPEND
+ * lines of a list. */
+static int run(struct dfs_fs *fs, struct dfs_node *n, const char *buf, size_t size, int dry,
+	       const struct dfs_who *who, int append)
 {
 	struct dfs_image_checker check = {
 		.registry = fs->registry, .mode = fs->cfg.registry_check, .api = !!fs->cfg.api,
 	};
 	struct dfs_store_ctx c = {
 		.model = fs->model, .attr = n->attr, .prop = n->prop, .check = &check,
+		.append = append,
 	};
 	struct dfs_error err = { 0 };
 	json_t *old = NULL, *new_ = NULL;
@@ -199,6 +240,12 @@ static int run(struct dfs_fs *fs, struct dfs_node *n, const char *buf, size_t si
 		goto out;
 	}
 	ret = n->attr->store(&c, value, &err);
+	/* the local store keeps who changed an app, as the apps API does
+	 * from its token's user */
+	if (ret == 0 && !dry && n->kind == DFS_APP && !fs->cfg.api && who && who->known &&
+	    json_array_size(c.patch) &&
+	    jsonpatch_append(c.patch, "add", "/modifiedBy", json_string(who->user)) < 0)
+		ret = dfs_error_set(&err, ENOMEM, "out of memory");
 	if (ret == 0 && !dry)
 		ret = dfs_model_commit(fs->model, o, c.patch, c.digest, c.deadline_ns, &err,
 				       &old, &new_);
@@ -209,10 +256,10 @@ out:
 	if (ret < 0) {
 		if (!err.code)
 			dfs_error_set(&err, -ret, "%s", strerror(-ret));
-		record(fs, n, o, &err);
+		record(fs, n, o, &err, who);
 	}
 	if (ret < 0 || !dry)
-		post_commit(fs, n, old, new_, ret == 0 && !dry);
+		post_commit(fs, n, old, new_, ret == 0 && !dry, who, c.digest);
 	if (locked)
 		dfs_obj_wunlock(o);
 	json_decref(old);
@@ -222,23 +269,34 @@ out:
 	return ret;
 }
 
-int dfs_write_commit(struct dfs_fs *fs, struct dfs_node *n, const char *buf, size_t size)
+static int commit_as(struct dfs_fs *fs, struct dfs_node *n, const char *buf, size_t size,
+		     const struct dfs_who *who, int append)
 {
 	int ret;
 
 	dfs_busy_enter();
-	ret = run(fs, n, buf, size, 0);
+	ret = run(fs, n, buf, size, 0, who, append);
 	dfs_busy_leave();
 	return ret;
 }
 
-/* Validate as a commit would, and change nothing but the error file. */
-static int check_only(struct dfs_fs *fs, struct dfs_node *n, const char *buf, size_t size)
+/* A commit without an open (a rename, an unlink): the request's who. */
+int dfs_write_commit(struct dfs_fs *fs, struct dfs_node *n, const char *buf, size_t size)
+{
+	struct dfs_who who;
+
+	dfs_who_request(&who);
+	return commit_as(fs, n, buf, size, &who, 0);
+}
+
+/* Validate as a commit of w would, and change nothing but the error file. */
+static int check_only(struct dfs_fs *fs, struct dfs_node *n, const struct dfs_write_handle *w,
+		      const char *buf, size_t size)
 {
 	int ret;
 
 	dfs_busy_enter();
-	ret = run(fs, n, buf, size, 1);
+	ret = run(fs, n, buf, size, 1, &w->who, w->append);
 	dfs_busy_leave();
 	return ret;
 }
@@ -310,6 +368,11 @@ struct dfs_write_handle *dfs_write_open(const struct dfs_node *n, int flags, int
 		return NULL;
 	dfs_handle_add(&w->link, DFS_H_WRITE, free_handle);
 	w->truncated = (flags & O_TRUNC) || (created && !n->pending);
+	/* `echo t >> tags` adds a line; an append elsewhere is refused */
+	w->append = (flags & O_APPEND) && n->attr->multiline && !w->truncated;
+	/* the opener, while it is there to ask: later requests of this
+	 * open may come from another process (a shell's child, RELEASE) */
+	dfs_who_request(&w->who);
 	return w;
 }
 
@@ -329,7 +392,7 @@ struct dfs_write_handle *dfs_write_handle_of(struct dfs_handle *h)
 static int settle(struct dfs_fs *fs, struct dfs_node *n, struct dfs_write_handle *w,
 		  const char *buf, size_t size)
 {
-	int ret = dfs_write_commit(fs, n, buf, size);
+	int ret = commit_as(fs, n, buf, size, &w->who, w->append);
 
 	if (ret < 0)
 		w->failed = -ret;
@@ -360,16 +423,17 @@ int dfs_write_data(struct dfs_write_handle *w, struct dfs_fs *fs, struct dfs_nod
 		return -EBADF;
 	if (w->failed)   /* the error file already says why; a retry gets the same */
 		return -w->failed;
-	if (w->written || w->closed || off != (off_t)w->len) {
+	/* an append's offset is the end of the file as the kernel knows it:
+	 * its lines are gathered from 0 whatever it is */
+	if (w->written || w->closed || (!w->append && off != (off_t)w->len)) {
 		w->failed = EINVAL;
-		dfs_write_fail(fs, n, EINVAL, "%s: write the whole value in one write "
-			       "(a second write or an append changes nothing)", what(n));
+		fail(fs, n, w, EINVAL, "%s: write the whole value in one write "
+		     "(a second write or an append changes nothing)", what(n));
 		return -EINVAL;
 	}
 	if (w->len + size - line_end(buf, size) > DFS_VALUE_MAX) {
 		w->failed = EFBIG;
-		dfs_write_fail(fs, n, EFBIG, "%s: a value holds at most %d bytes", what(n),
-			       DFS_VALUE_MAX);
+		fail(fs, n, w, EFBIG, "%s: a value holds at most %d bytes", what(n), DFS_VALUE_MAX);
 		return -EFBIG;
 	}
 	if (!w->len && !n->attr->multiline && (w->early_flush || ends_line(buf, size)))
@@ -387,7 +451,7 @@ int dfs_write_data(struct dfs_write_handle *w, struct dfs_fs *fs, struct dfs_nod
 	/* the lines complete so far must hold, so that a shell sees a bad one now */
 	nl = memrchr(w->buf, '\n', w->len);
 	if (nl) {
-		ret = check_only(fs, n, w->buf, (size_t)(nl - w->buf) + 1);
+		ret = check_only(fs, n, w, w->buf, (size_t)(nl - w->buf) + 1);
 		if (ret < 0) {
 			w->failed = -ret;
 			return ret;
@@ -432,9 +496,9 @@ static int close_empty(struct dfs_fs *fs, struct dfs_node *n, struct dfs_write_h
 {
 	w->closed = 1;
 	if (n->attr->empty_ok)
-		return dfs_write_commit(fs, n, "", 0);
-	dfs_write_fail(fs, n, EINVAL, "%s: truncated and closed without a value; it cannot "
-		       "be empty, nothing changed", what(n));
+		return commit_as(fs, n, "", 0, &w->who, 0);
+	fail(fs, n, w, EINVAL, "%s: truncated and closed without a value; it cannot "
+	     "be empty, nothing changed", what(n));
 	return -EINVAL;
 }
 

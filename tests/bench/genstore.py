@@ -37,11 +37,11 @@ OS = [("ubuntu", "24.04", "Ubuntu 24.04"), ("debian", "12", "Debian 12"),
       ("alpine", "3.20", "Alpine 3.20")]
 
 # Files per object directory in the mount (README, "The tree"): an
-# environment's id and name; an app's 15 files plus resources/{cpu,memory,
-# storage}; an image's 21 files plus its custom properties; a registry's 6.
+# environment's id and name; an app's 18 files plus resources/{cpu,memory,
+# storage}; an image's 23 files plus its custom properties; a registry's 6.
 FILES_ENV = 2
-FILES_APP = 15 + 3
-FILES_IMAGE = 21
+FILES_APP = 18 + 3
+FILES_IMAGE = 23
 FILES_REG = 6
 FILES_META = 0          # .deployfs is not listed: a walk never meets it
 

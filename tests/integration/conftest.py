@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -196,6 +197,16 @@ def mount(tmp_path):
     yield m
     m.stop()
     check_sanitizers([m])
+
+
+@pytest.fixture
+def public_dir():
+    """A directory other users can enter (pytest's tmp is root's, 0700):
+    for mounts with allow_other."""
+    d = tempfile.mkdtemp(prefix="deployfs-test-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -585,3 +585,28 @@ def test_poll_reports_remote_changes(env):
     n = len(env.requests("GET", "/api/v1/environments"))
     assert wait_until(lambda: len(env.requests("GET", "/api/v1/environments")) >= n + 2)
     assert read(app_path(m, "tag")) == "mine\n"
+
+
+def test_history_of_changes_seen_by_polling(env):
+    """History on the apps API: this mount's writes, and changes another
+    client made, seen by a poll, with the user the server says
+    (modifiedBy); kept in the store's .journal/remote."""
+    m = env.mount(poll=0.2)
+    assert sh("echo mine > %s" % app_path(m, "tag")).returncode == 0
+    s = env.api.state()
+    s["apps"][WEB]["source"]["image"]["tag"] = "remote-1"
+    s["apps"][WEB]["version"] += 1
+    s["apps"][WEB]["modifiedBy"] = "carol"
+    env.api.set_state(s)
+    hist = app_path(m, "history")
+    assert wait_until(lambda: len(read(hist).splitlines()) == 2, timeout=10), read(hist)
+    rows = [l.split("\t") for l in read(hist).splitlines()]
+    # n, user, uid, command, origin, file, old, new: the server checked
+    # the image itself, so no digest
+    assert [r[:1] + r[2:10] for r in rows] == [
+        ["1", "root", "0", "bash", "mount", "ref", "nginx:1.25-alpine", "nginx:mine", ""],
+        ["2", "carol", "", "", "remote", "ref", "nginx:mine", "nginx:remote-1", ""],
+    ]
+    assert os.path.exists(os.path.join(m.state, ".journal", "remote", "apps-%s.log" % WEB))
+    # the API sets modifiedBy from its token's user, not from the writer
+    assert env.state("apps", WEB)["modifiedBy"] == "carol"

@@ -31,8 +31,9 @@ import pytest
 
 from conftest import DEBIAN, WEB, read, sh, wait_until
 
-APP_FILES = ["app.json", "created_by", "digest", "drift", "error", "hostname", "id", "image",
-             "modified_by", "name", "port", "ref", "registry", "resources", "tag", "version"]
+APP_FILES = ["app.json", "created_by", "digest", "drift", "error", "history", "history.json",
+             "hostname", "id", "image", "modified_by", "name", "port", "ref", "registry",
+             "resources", "rollback", "tag", "version"]
 TAG_RULE = "tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 
 VIM_RENAME = "set backupcopy=no writebackup nobackup backupskip="
@@ -42,6 +43,7 @@ def tagged(doc, tag):
     d = copy.deepcopy(doc)
     d["source"]["image"]["tag"] = tag
     d["version"] += 1
+    d["modifiedBy"] = "root"   # the writer
     return d
 
 

@@ -44,18 +44,22 @@ def test_a_write_through_the_mount(mount):
     fd = os.open(events(mount), os.O_RDONLY)
     try:
         write(mount.app("tag"), "1.26-alpine\n")
-        lines = read_lines(fd, 3)
+        lines = read_lines(fd, 4)
     finally:
         os.close(fd)
     for line in lines:
         assert TIME.match(line.pop("time"))
+    # a write through the mount says who made it: the writer's user, uid
+    # and command; on the local store it is the app's modifiedBy too
+    who = {"origin": "mount", "user": "root", "uid": 0, "command": "python3"}
     assert lines == [
-        {"path": "environments/prod/apps/web/tag", "old": "1.25-alpine",
-         "new": "1.26-alpine", "origin": "mount"},
-        {"path": "environments/prod/apps/web/ref", "old": "nginx:1.25-alpine",
-         "new": "nginx:1.26-alpine", "origin": "mount"},
-        {"path": "environments/prod/apps/web/version", "old": "2", "new": "3",
-         "origin": "mount"},
+        dict({"path": "environments/prod/apps/web/tag", "old": "1.25-alpine",
+              "new": "1.26-alpine"}, **who),
+        dict({"path": "environments/prod/apps/web/ref", "old": "nginx:1.25-alpine",
+              "new": "nginx:1.26-alpine"}, **who),
+        dict({"path": "environments/prod/apps/web/version", "old": "2", "new": "3"}, **who),
+        dict({"path": "environments/prod/apps/web/modified_by", "old": "user-456",
+              "new": "root"}, **who),
     ]
 
 
@@ -126,7 +130,8 @@ def test_a_reader_that_falls_behind_is_told_how_many_it_lost(mount):
         for i in range(writes):
             write(mount.app("tag"), "t%d\n" % i)
         lines = read_lines(fd, 1025)
-        assert lines[0] == {"dropped": 3 * writes - 1024}
+        # and one more: the first write makes root the app's modified_by
+        assert lines[0] == {"dropped": 3 * writes + 1 - 1024}
         assert len(lines) == 1025
         assert lines[1]["path"].endswith("/version")   # the oldest kept
         assert lines[-3]["new"] == "t%d" % (writes - 1)

@@ -832,3 +832,22 @@ def test_apps_api_and_glance_in_one_mount(genv, images, tmp_path):
         for mm in genv.mounts:
             mm.stop()
         api.stop()
+
+
+def test_history_of_changes_seen_by_polling(genv, images):
+    """History on Glance: a write through the mount, then a change another
+    client made, seen by a poll (who unknown: Glance does not say)."""
+    iid = images["queued"]
+    m = genv.mount(poll=0.5)
+    assert sh("echo linux > %s" % img(m, iid, "os_distro")).returncode == 0
+    genv.patch(iid, [{"op": "add", "path": "/os_distro", "value": "elsewhere"}])
+    hist = img(m, iid, "history")
+    assert wait_until(lambda: len(read(hist).splitlines()) == 2, timeout=10), read(hist)
+    rows = [l.split("\t") for l in read(hist).splitlines()]
+    assert [r[:1] + r[2:] for r in rows] == [
+        ["1", "root", "0", "bash", "mount", "os_distro", "", "linux", ""],
+        ["2", "", "", "", "remote", "os_distro", "linux", "elsewhere", ""],
+    ]
+    twin = [json.loads(l) for l in read(img(m, iid, "history.json")).splitlines()]
+    assert [(t["user"], t["origin"], t["old"], t["new"]) for t in twin] == \
+        [("root", "mount", None, "linux"), (None, "remote", "linux", "elsewhere")]

@@ -79,7 +79,8 @@ def test_standard_properties_read(mount):
         assert read(mount.image(f)) == v, f
         assert os.stat(mount.image(f)).st_size == len(v.encode()), f
     assert json.loads(read(mount.image("image.json"))) == mount.doc("images", DEBIAN)
-    assert sorted(os.listdir(mount.image())) == sorted(list(want) + ["image.json", "properties"])
+    assert sorted(os.listdir(mount.image())) == sorted(list(want) + ["image.json", "properties",
+                                                                     "history", "history.json"])
 
 
 @pytest.mark.parametrize("attr,value,stored", [

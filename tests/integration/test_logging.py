@@ -15,8 +15,9 @@ from conftest import BIN, DEMO_STORE, WEB, LOG_PREFIX, Mount, check_sanitizers, 
 
 LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (debug|info|warning|error) "
                   r"deployfs\[(\d+)\]: (.*)$", re.M)
-REFUSED = ('apps/%s/tag: tag "v2 beta": tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
-           % WEB)
+# the mount path, who (bash, as root), why
+REFUSED = ('environments/prod/apps/web/tag: tag "v2 beta": tags are '
+           '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127} (refused; written by root (uid 0, bash))')
 
 
 def syslog_listens():

@@ -51,7 +51,7 @@ def test_mkdir_makes_an_environment_and_an_app(mount):
         assert svc["version"] == 2
         assert read(app_path(mount, "tag", envname="qa", app="svc")) == "1.25-alpine\n"
 
-        lines = read_lines(fd, 6)
+        lines = read_lines(fd, 7)
         assert lines[0]["path"] == "environments/qa" and lines[0]["old"] is None
         assert lines[0]["new"] == qa["id"] and lines[0]["origin"] == "mount"
         assert lines[1]["path"] == "environments/qa/apps/svc" and lines[1]["new"] == svc["id"]
@@ -59,7 +59,9 @@ def test_mkdir_makes_an_environment_and_an_app(mount):
             ("environments/qa/apps/svc/image", None, "nginx"),
             ("environments/qa/apps/svc/tag", None, "1.25-alpine"),
             ("environments/qa/apps/svc/ref", None, "nginx:1.25-alpine"),
-            ("environments/qa/apps/svc/version", "1", "2")}
+            ("environments/qa/apps/svc/version", "1", "2"),
+            # the writer of ref becomes the app's modifiedBy
+            ("environments/qa/apps/svc/modified_by", None, "root")}
     finally:
         os.close(fd)
     assert "deployfs: mkdir environments/qa: made" in mount.log()

@@ -59,8 +59,8 @@ def expected_files(store):
     for i in images.values():
         names[i["name"]] = names.get(i["name"], 0) + 1
     props = sum(1 for i in images.values() for k in i if k.startswith("com."))
-    return (2 * len(load(store, "environments")) + 18 * len(load(store, "apps")) +
-            21 * len(images) + props + sum(1 for c in names.values() if c == 1) +
+    return (2 * len(load(store, "environments")) + 21 * len(load(store, "apps")) +
+            23 * len(images) + props + sum(1 for c in names.values() if c == 1) +
             6 * len(load(store, "registries")))
 
 

@@ -11,8 +11,9 @@ from conftest import oserror, read, sh
 
 SCRATCH = [".tag.swp", ".tag.swx", "tag~", "#tag#", ".#tag", "4913", "sedAb12Cd", "XXab12cd",
            "tmpab12cd34"]
-APP_FILES = ["app.json", "created_by", "digest", "drift", "error", "hostname", "id", "image",
-             "modified_by", "name", "port", "ref", "registry", "resources", "tag", "version"]
+APP_FILES = ["app.json", "created_by", "digest", "drift", "error", "history", "history.json",
+             "hostname", "id", "image", "modified_by", "name", "port", "ref", "registry",
+             "resources", "rollback", "tag", "version"]
 NOT_SCRATCH = ["foo", "tag.bak", "sedabc", "sedabcdefg", "XXabc", "tmpabc", "tmpabcdefghi",
                "4914", "#tag", "~"]
 

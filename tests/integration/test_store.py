@@ -136,7 +136,7 @@ def test_broken_edit_keeps_the_last_good_version(mount):
     assert read(mount.app("version")) == "9\n"
     assert sh("echo 1.30 > tag", cwd=mount.app()).returncode == 0
     assert mount.doc("apps", WEB) == dict(doc, source={"image": {"name": "nginx", "tag": "1.30"}},
-                                          version=10)
+                                          version=10, modifiedBy="root")
 
 
 def test_a_document_cannot_claim_another_id(mount):
@@ -195,6 +195,7 @@ def test_two_daemons_one_app_lose_nothing(mount, make_mount):
     want = copy.deepcopy(before)
     want["source"]["image"] = {"name": "repo/i49", "tag": "t49"}
     want["version"] += 100
+    want["modifiedBy"] = "root"   # the writer
     assert after == want
     assert wait_until(lambda: read(m2.app("ref", app="worker")) == "repo/i49:t49\n")
     assert read(mount.app("ref", app="worker")) == "repo/i49:t49\n"

@@ -17,7 +17,8 @@ TAG_RULE = "tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 
 
 def with_image(doc, name=None, tag=None, registry=None, drop_registry=False):
-    """doc after one change of its image: the version is one higher."""
+    """doc after one change of its image: the version is one higher, and
+    the writer (root, in these tests) is its modifiedBy."""
     d = copy.deepcopy(doc)
     if name is not None:
         d["source"]["image"]["name"] = name
@@ -28,6 +29,7 @@ def with_image(doc, name=None, tag=None, registry=None, drop_registry=False):
     if drop_registry:
         d["source"].pop("containerRegistryConfigIdRef")
     d["version"] += 1
+    d["modifiedBy"] = "root"
     return d
 
 
