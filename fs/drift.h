@@ -49,7 +49,7 @@ void dfs_drift_free(struct dfs_drift *d);
  * held. d may be NULL; anything but an app is ignored. */
 void dfs_drift_deployed(struct dfs_drift *d, struct dfs_obj *o, const char *digest);
 
-/* The model's change hook (notify.c): an app's image changed elsewhere
+/* The model's change hook (fanout.c): an app's image changed elsewhere
  * (origin "store" or "remote"): what was recorded for it no longer
  * applies, and the next check records anew. No lock held. d may be NULL. */
 void dfs_drift_changed(struct dfs_drift *d, enum dfs_kind k, const char *id, const json_t *old,

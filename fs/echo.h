@@ -64,7 +64,7 @@ void dfs_echo_free(struct dfs_echo *e);
 void dfs_echo_file(struct dfs_echo *e, enum dfs_kind k, const char *id, const char *name,
 		   int prop, const char *path, const char *content, size_t len);
 
-/* The hook of the events publisher (notify.c): the file of attribute a
+/* The hook of the events publisher (fanout.c): the file of attribute a
  * (custom property prop) of object o at path changed to value (the event
  * value: without its last newline, NULL when empty) by a change from
  * origin. Queues it unless origin is "mount" (the writer's own write made

@@ -33,8 +33,10 @@ void dfs_notifier_inval_inode(struct dfs_notifier *n, fuse_ino_t ino);
 /* Queue: drop the entry name in parent. */
 void dfs_notifier_inval_entry(struct dfs_notifier *n, fuse_ino_t parent, const char *name);
 
-/* The model's change callback (a dfs_model_change_cb; arg is the
- * struct dfs_fs): queues what a change made elsewhere invalidates. */
+/* The change fan-out (fanout.c), the model's change callback (a
+ * dfs_model_change_cb; arg is the struct dfs_fs), also called after a
+ * commit through the mount: publishes the change and queues what a
+ * change made elsewhere invalidates. */
 void dfs_on_change(void *arg, enum dfs_kind k, const char *id, const json_t *old,
 		   const json_t *new_, const char *origin);
 
